@@ -15,6 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 FAKES = ROOT / "tests" / "fakes"
+# The virtual board (stand-in `machine`, `bluetooth`, IMU register maps) ships with the package:
+# `smartbell demo` runs the real firmware on it.
+VBOARD = ROOT / "host" / "smartbell" / "vboard"
 ESP32_HEAP = "56wK"
 
 
@@ -26,7 +29,7 @@ def micropython_exe() -> str:
 
 
 def micropath(*extra: Path | str) -> str:
-    parts = [str(p) for p in extra] + [str(FAKES), str(FIRMWARE), ".frozen"]
+    parts = [str(p) for p in extra] + [str(FAKES), str(VBOARD), str(FIRMWARE), ".frozen"]
     return ":".join(parts)
 
 
