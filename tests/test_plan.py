@@ -1,0 +1,94 @@
+"""Therapist plans: the shipped example loads; every kind of mistake is named precisely."""
+import re
+from pathlib import Path
+
+import pytest
+
+from smartbell import SmartbellError
+from smartbell.plan import PLANS_DIR, Plan, PlanError, load_plan
+
+EXAMPLE = PLANS_DIR / "example.toml"
+
+GOOD = """
+patient = "P-01"
+sessions_per_week = 2
+[[exercises]]
+name = "good-morning"
+sets = 2
+reps = 5
+hold_s = 2
+weight_kg = 1.5
+"""
+
+
+def write(tmp_path, text, name="plan.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_example_plan_loads_in_order():
+    plan = load_plan(EXAMPLE, check_specs=False)
+    assert plan.patient == "P-07" and plan.sessions_per_week == 3
+    assert [e.name for e in plan.exercises] == ["good-morning", "hyperextension"]
+    gm = plan.exercise("good-morning")
+    assert (gm.sets, gm.reps, gm.hold_s, gm.weight_kg, gm.rest_s) == (3, 8, 3.0, 3.0, 60.0)
+    assert plan.starts.isoformat() == "2026-11-23"
+    assert load_plan("example", check_specs=False) == plan  # shipped plans by name
+
+
+def test_defaults_and_dict_round_trip(tmp_path):
+    plan = load_plan(write(tmp_path, GOOD), check_specs=False)
+    ex = plan.exercises[0]
+    assert ex.rest_s == 60.0 and ex.tempo_s is None and ex.spec == {}
+    assert Plan.from_dict(plan.to_dict(), source=plan.source, check_specs=False) == plan
+
+
+@pytest.mark.parametrize("edit, key, problem", [
+    (("reps = 5", "reps = -3"), "exercises[0] (good-morning).reps", "must be 1 to 100"),
+    (("sets = 2", "sets = 0"), "exercises[0] (good-morning).sets", "must be 1 to 20"),
+    (("sets = 2", "sets = 2.5"), "exercises[0].sets", "expected integer"),
+    (("sets = 2", "sets = true"), "exercises[0].sets", "expected integer"),
+    (("hold_s = 2", "hold_s = -1"), "exercises[0] (good-morning).hold_s", "must be 0 to 60"),
+    (("hold_s = 2", "hold_s = nan"), "exercises[0].hold_s", "finite"),
+    (("hold_s = 2", "hold = 2"), "exercises[0].hold", "unknown key"),
+    (("weight_kg = 1.5", 'weight_kg = "light"'), "exercises[0].weight_kg", "expected integer or number"),
+    (('name = "good-morning"\n', ""), "exercises[0].name", "missing"),
+    (('patient = "P-01"', 'patient = "  "'), "patient", "not empty"),
+    (('patient = "P-01"', 'pateint = "P-01"'), "pateint", "unknown key"),
+    (("sessions_per_week = 2", "sessions_per_week = 30"), "sessions_per_week", "1 to 14"),
+    (("sessions_per_week = 2", "starts = 2026-12-01\nends = 2026-11-01"), "ends", "before"),
+    (("sessions_per_week = 2", 'starts = "tomorrow"'), "starts", "not a date"),
+])
+def test_bad_plans_name_file_key_and_problem(tmp_path, edit, key, problem):
+    old, new = edit
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(PlanError) as err:
+        load_plan(path, check_specs=False)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: {key}:"), msg
+    assert problem in msg
+
+
+def test_structural_errors(tmp_path):
+    for text, expected in [
+        ('patient = "P"\nexercises = []', "exercises: the plan has no exercise"),
+        ('patient = "P"', "exercises: missing"),
+        (GOOD + GOOD[GOOD.index("[[exercises]]"):], "listed twice"),
+        ("patient = ", "not valid TOML"),
+    ]:
+        with pytest.raises(PlanError, match=re.escape(expected)):
+            load_plan(write(tmp_path, text), check_specs=False)
+    with pytest.raises(PlanError, match="cannot read plan"):
+        load_plan(tmp_path / "missing.toml")
+    assert issubclass(PlanError, SmartbellError) and issubclass(PlanError, ValueError)
+
+
+def test_plan_check_cli(tmp_path, capsys):
+    from smartbell.cli import main
+
+    bad = write(tmp_path, GOOD.replace("reps = 5", "reps = 0"))
+    assert main(["plan", "check", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "reps: must be 1 to 100" in err and str(bad) in err
