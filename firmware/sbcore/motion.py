@@ -1,0 +1,677 @@
+"""The motion detector: raw IMU samples in, repetitions, holds and abrupt movements out.
+
+One implementation for the device (MicroPython) and the host (`smartbell analyze` replays raw
+traces through it). It streams one sample at a time with no look-ahead, in integer fixed point,
+and `step()` allocates nothing, so it can run in the sensor loop on an ESP32.
+
+    det = Detector(accel_lsb_per_g=4096, gyro_mdps_per_lsb=30.5)
+    flags = det.step(t_ms, ax, ay, az, gx, gy, gz)      # raw int16 values
+    if flags & EV_REP:
+        print(det.rep_count, det.rep_rom_ddeg, det.rep_hold_ms)
+
+How it works (docs/detector.md has the exact definitions):
+- gravity is tracked in the sensor frame: the gyro rotates the estimate, the accelerometer pulls
+  it back (a complementary filter); with no gyro it is a low-passed accelerometer. Accelerometer
+  readings far from 1 g are not trusted while they last;
+- the gyro bias is learnt whenever the accelerometer says the dumbbell is still;
+- the start position is learnt when the dumbbell is held still; the movement angle is the angle
+  between the current and the start gravity direction, so the mounting does not matter;
+- a rep leaves the start position, reaches a far end at least `rep_min_rom_deg` away (and at
+  least `rep_adapt_pct` % of the recent reps' range, so partial dips do not count), and comes
+  back; a hold is the longest time the far end is held still;
+- if the dumbbell comes to rest somewhere else (picked up from the floor, a new posture) and the
+  next movement leaves and returns to that new place, that place becomes the start position.
+"""
+try:
+    import micropython
+    from micropython import const
+except ImportError:
+    from sbcore.compat import micropython, const
+
+from sbcore.compat import ticks_diff
+from sbcore.fixedmath import atan2_cdeg, hyp2, isqrt
+
+VERSION = const(1)
+
+# step() result flags
+EV_REP = const(1)
+EV_HOLD = const(2)
+EV_ABRUPT = const(4)
+EV_ANCHOR = const(8)        # start position learnt (or re-learnt)
+EV_CALIBRATED = const(16)   # gyro bias estimated for the first time
+
+# live phase
+PHASE_REST = const(0)
+PHASE_OUT = const(1)
+PHASE_HOLD = const(2)
+PHASE_RETURN = const(3)
+PHASE_SEARCH = const(4)     # no start position yet: hold still to learn it
+PHASE_NAMES = ("rest", "out", "hold", "return", "search")
+
+# Every threshold is a parameter: (id, name, default, min, max), integers in the unit the name
+# says. The protocol's "set param" command carries (id, value); specs set them by name.
+PARAMS = (
+    (1, "rep_min_rom_deg", 20, 3, 170),     # a far end closer than this is a partial dip
+    (2, "rep_adapt_pct", 40, 0, 90),        # ... or closer than this % of recent reps' range
+    (3, "rep_min_ms", 800, 200, 10000),
+    (4, "rep_max_ms", 12000, 2000, 60000),
+    (5, "start_deg", 8, 2, 45),             # leaving the start position
+    (6, "end_pct", 25, 5, 60),              # back within this % of the peak angle: rep done
+    (7, "hold_speed_dps", 5, 1, 60),        # slower than this counts as held still
+    (8, "hold_band_deg", 5, 1, 30),         # ... within this of the rep's peak angle
+    (9, "hold_min_ms", 300, 0, 10000),      # shortest hold reported as a hold event
+    (10, "abrupt_accel_mg", 600, 100, 16000),  # linear acceleration counted as abrupt
+    (11, "abrupt_jerk_gps", 20, 1, 2000),   # jerk (g/s) counted as abrupt
+    (12, "still_ms", 500, 100, 10000),      # still this long to learn the start position
+    (13, "still_mg", 30, 5, 500),           # accelerometer wobble allowed while still
+    (14, "gyro_tau_ms", 1000, 50, 10000),   # accelerometer correction of the gyro attitude
+    (15, "accel_tau_ms", 150, 20, 2000),    # accelerometer-only low-pass
+)
+
+_T_FAST_MS = const(60)       # fast accel average, for stillness
+_T_SLOW_MS = const(400)      # slow accel average, for stillness
+_T_BIAS_MS = const(2000)     # gyro bias averaging
+_T_RATE_MS = const(100)      # accel-only angular rate smoothing
+_T_JERK_MS = const(15)       # accel smoothing before differencing for jerk
+_BIAS_GATE_DPS = const(12)   # never learn a bias from a rotation faster than this
+_HOLD_DEBOUNCE_MS = const(60)
+_ABRUPT_QUIET_MS = const(250)  # an abrupt event ends after this long below both limits
+_ONE_G = const(16384)        # Q14
+_ONE_G10 = const(1024)       # Q10
+
+
+def param_index(name):
+    for i in range(len(PARAMS)):
+        if PARAMS[i][1] == name:
+            return i
+    return -1
+
+
+@micropython.native
+def _mag3(x, y, z):
+    # |(x, y, z)| within about 6 %: largest + 3/8 middle + 1/4 smallest, no square root.
+    if x < 0:
+        x = -x
+    if y < 0:
+        y = -y
+    if z < 0:
+        z = -z
+    if x < y:
+        x, y = y, x
+    if x < z:
+        x, z = z, x
+    if y < z:
+        y, z = z, y
+    return x + ((y * 3) >> 3) + (z >> 2)
+
+
+@micropython.native
+def _gain_q16(dt_ms, tau_ms):
+    # Exponential smoothing weight for one step of dt: dt / (tau + dt), in Q16.
+    return (dt_ms << 16) // (tau_ms + dt_ms)
+
+
+class _Track:
+    """Angle to one reference attitude and the rep/hold bookkeeping relative to it."""
+
+    def __init__(self):
+        self.rx = self.ry = self.rz = 0          # reference unit vector, Q14
+        self.ux = self.uy = self.uz = 0          # two unit vectors orthogonal to it, Q14
+        self.vx = self.vy = self.vz = 0
+        self.theta = 0                           # current angle, centidegrees
+        self.reset(0)
+
+    def set_ref(self, gx, gy, gz):
+        n = isqrt(((gx >> 4) * (gx >> 4) + (gy >> 4) * (gy >> 4) + (gz >> 4) * (gz >> 4))) << 4
+        if n == 0:
+            return False
+        rx = (gx << 14) // n
+        ry = (gy << 14) // n
+        rz = (gz << 14) // n
+        # u: the axis least aligned with r, made orthogonal to r (Gram-Schmidt), normalised.
+        ax, ay, az = (rx if rx > 0 else -rx), (ry if ry > 0 else -ry), (rz if rz > 0 else -rz)
+        if ax <= ay and ax <= az:
+            ex, ey, ez = _ONE_G, 0, 0
+        elif ay <= az:
+            ex, ey, ez = 0, _ONE_G, 0
+        else:
+            ex, ey, ez = 0, 0, _ONE_G
+        d = (ex * rx + ey * ry + ez * rz) >> 14
+        ux = ex - ((d * rx) >> 14)
+        uy = ey - ((d * ry) >> 14)
+        uz = ez - ((d * rz) >> 14)
+        n = isqrt(((ux >> 4) * (ux >> 4) + (uy >> 4) * (uy >> 4) + (uz >> 4) * (uz >> 4))) << 4
+        ux = (ux << 14) // n
+        uy = (uy << 14) // n
+        uz = (uz << 14) // n
+        self.rx, self.ry, self.rz = rx, ry, rz
+        self.ux, self.uy, self.uz = ux, uy, uz
+        self.vx = (ry * uz - rz * uy) >> 14      # v = r x u
+        self.vy = (rz * ux - rx * uz) >> 14
+        self.vz = (rx * uy - ry * ux) >> 14
+        return True
+
+    def copy_ref(self, other):
+        self.rx, self.ry, self.rz = other.rx, other.ry, other.rz
+        self.ux, self.uy, self.uz = other.ux, other.uy, other.uz
+        self.vx, self.vy, self.vz = other.vx, other.vy, other.vz
+
+    @micropython.native
+    def angle(self, gx, gy, gz):
+        c = (gx * self.rx + gy * self.ry + gz * self.rz) >> 14
+        s1 = (gx * self.ux + gy * self.uy + gz * self.uz) >> 14
+        s2 = (gx * self.vx + gy * self.vy + gz * self.vz) >> 14
+        th = atan2_cdeg(hyp2(s1, s2), c)
+        self.theta = th
+        return th
+
+    def reset(self, t):
+        self.out = False
+        self.t_leave = t          # last time near the start position
+        self.t_start = t
+        self.th_max = 0
+        self.t_max = t
+        self.peak_lin2 = 0
+        self.peak_speed = 0
+        self.seg_on = False       # a still segment near the far end is running
+        self.seg_t0 = t
+        self.seg_t1 = t
+        self.seg_hi = 0
+        self.seg_lo = 0
+        self.fast_ms = 0
+        self.best_ms = 0
+        self.best_t0 = t
+        self.best_th = 0
+
+    @micropython.native
+    def _close_segment(self):
+        # Keep the longest still segment at the deepest place reached so far.
+        dur = ticks_diff(self.seg_t1, self.seg_t0)
+        self.seg_on = False
+        return dur
+
+    @micropython.native
+    def update(self, t, th, still_now, lin2, speed, start_cd, band_cd):
+        """Advance the rep bookkeeping by one sample. Returns the length of a still segment that
+        just ended at the far end (ms), or -1."""
+        ended = -1
+        if not self.out:
+            if th < (start_cd >> 2):
+                self.t_leave = t
+            if th > start_cd:
+                self.out = True
+                self.t_start = self.t_leave
+                self.th_max = th
+                self.t_max = t
+                self.peak_lin2 = lin2
+                self.peak_speed = speed
+                self.seg_on = False
+                self.best_ms = 0
+                self.best_th = 0
+            return ended
+        if th > self.th_max:
+            self.th_max = th
+            self.t_max = t
+        if lin2 > self.peak_lin2:
+            self.peak_lin2 = lin2
+        if speed > self.peak_speed:
+            self.peak_speed = speed
+        if self.seg_on:
+            if th > self.seg_hi:
+                self.seg_hi = th
+            if th < self.seg_lo:
+                self.seg_lo = th
+            if still_now:
+                self.seg_t1 = t
+            # A segment ends when the movement resumes (debounced) or drifts out of the band.
+            if (not still_now and self.fast_ms >= _HOLD_DEBOUNCE_MS) or self.seg_hi - self.seg_lo > band_cd:
+                dur = self._close_segment()
+                if self.seg_hi > self.best_th + band_cd or (
+                        self.seg_hi + band_cd >= self.best_th and dur > self.best_ms):
+                    self.best_ms = dur
+                    self.best_t0 = self.seg_t0
+                    self.best_th = self.seg_hi
+                if self.seg_hi + band_cd >= self.th_max and th <= self.seg_lo:
+                    ended = dur
+        elif still_now and th + band_cd >= self.th_max:
+            self.seg_on = True
+            self.seg_t0 = t
+            self.seg_t1 = t
+            self.seg_hi = th
+            self.seg_lo = th
+        return ended
+
+    @micropython.native
+    def hold_ms(self, band_cd):
+        # The hold counts only if it was at the far end of the whole rep.
+        best = self.best_ms
+        if self.seg_on:
+            dur = ticks_diff(self.seg_t1, self.seg_t0)
+            if self.seg_hi + band_cd >= self.th_max and dur > best:
+                return dur
+        return best if self.best_th + band_cd >= self.th_max else 0
+
+
+class Detector:
+    """Streaming rep / hold / abrupt-movement detector. See the module docstring."""
+
+    def __init__(self, accel_lsb_per_g=4096, gyro_mdps_per_lsb=30.5, has_gyro=True):
+        if accel_lsb_per_g < 1000 or accel_lsb_per_g > 20000:
+            raise ValueError("accel_lsb_per_g out of range: %r" % (accel_lsb_per_g,))
+        if gyro_mdps_per_lsb <= 0 or gyro_mdps_per_lsb > 200:
+            raise ValueError("gyro_mdps_per_lsb out of range: %r" % (gyro_mdps_per_lsb,))
+        # raw -> Q14 g and raw -> Q6 deg/s, as integer multiply-and-shift
+        self._amul = (_ONE_G << 10) // int(accel_lsb_per_g)
+        self._gmul = int(gyro_mdps_per_lsb * 64 * 4096 / 1000 + 0.5)
+        self.has_gyro = bool(has_gyro)
+        self.values = [p[2] for p in PARAMS]
+        self._a = _Track()          # relative to the start position
+        self._b = _Track()          # relative to the last place held still while out
+        self.rep_count = 0
+        self.rep_t_start_ms = self.rep_t_far_ms = self.rep_t_return_ms = self.rep_t_end_ms = 0
+        self.rep_rom_ddeg = self.rep_hold_ms = self.rep_peak_speed_dps = self.rep_peak_accel_mg = 0
+        self.hold_t_start_ms = self.hold_ms = self.hold_angle_ddeg = 0
+        self.abrupt_t_ms = self.abrupt_peak_mg = self.abrupt_jerk_gps = 0
+        self.abrupt_count = 0
+        self.reset()
+
+    # -- parameters --------------------------------------------------------------------------
+    def set_param(self, name, value):
+        i = param_index(name)
+        if i < 0:
+            raise ValueError("unknown detector parameter %r" % (name,))
+        p = PARAMS[i]
+        if not isinstance(value, int) or value < p[3] or value > p[4]:
+            raise ValueError("%s=%r outside %d..%d" % (name, value, p[3], p[4]))
+        self.values[i] = value
+        self._derive()
+
+    def set_param_id(self, pid, value):
+        """For the protocol: False for an unknown id or a value out of range."""
+        for i in range(len(PARAMS)):
+            p = PARAMS[i]
+            if p[0] == pid:
+                if value < p[3] or value > p[4]:
+                    return False
+                self.values[i] = value
+                self._derive()
+                return True
+        return False
+
+    def get_param(self, name):
+        i = param_index(name)
+        if i < 0:
+            raise ValueError("unknown detector parameter %r" % (name,))
+        return self.values[i]
+
+    def _derive(self):
+        v = self.values
+        self._rom_min_cd = v[0] * 100
+        self._adapt_pct = v[1]
+        self._rep_min_ms = v[2]
+        self._rep_max_ms = v[3]
+        self._start_cd = v[4] * 100
+        self._end_pct = v[5]
+        hs = v[6] * 4                                   # Q2 deg/s
+        self._hold_sp2 = hs * hs
+        self._hold_rate_cd = v[6] * 100
+        self._band_cd = v[7] * 100
+        self._hold_min_ms = v[8]
+        a = (v[9] * _ONE_G10) // 1000                   # Q10 g
+        self._abrupt_lin2 = a * a
+        self._abrupt_jerk = v[10]
+        self._still_ms = v[11]
+        self._still_q14 = (v[12] * _ONE_G) // 1000
+        self._gyro_tau = v[13]
+        self._accel_tau = v[14]
+        g = _BIAS_GATE_DPS * 4
+        self._bias_gate_sp2 = g * g
+
+    # -- state -------------------------------------------------------------------------------
+    def reset(self):
+        """Forget everything learnt except the parameters and the gyro bias."""
+        self._derive()
+        self._n = 0
+        self._t = 0
+        self._dt = 0
+        self._k_dt = -1
+        self._gx = self._gy = self._gz = 0               # gravity estimate, Q14
+        self._fx = self._fy = self._fz = 0               # fast accel average (stillness)
+        self._sx = self._sy = self._sz = 0               # slow accel average
+        self._jx = self._jy = self._jz = 0               # accel smoothed for jerk
+        if not hasattr(self, "_bx"):
+            self._bx = self._by = self._bz = 0           # gyro bias, Q12 deg/s
+            self.calibrated = False
+        self._still_for = 0
+        self._anchored = False
+        self._b_armed = False
+        self._rate = 0                                   # accel-only angular rate, cdeg/s
+        self._prev_th = 0
+        self._rom_last = 0                               # last two reps' range, cdeg
+        self._rom_prev = 0
+        self._speed = 0
+        self._ab_on = False
+        self._ab_quiet = 0
+        self._ab_peak2 = 0
+        self._ab_t = 0
+        self._ab_jerk = 0
+        self.phase = PHASE_SEARCH
+        self.angle_ddeg = 0
+        self.still = False
+        self._a.reset(0)
+        self._b.reset(0)
+
+    def reset_reps(self):
+        """New set: rep numbers start again at 1; learnt attitude and bias are kept."""
+        self.rep_count = 0
+        self.abrupt_count = 0
+
+    def recalibrate(self):
+        """Forget the start position and gyro bias (the user will hold still)."""
+        self._bx = self._by = self._bz = 0
+        self.calibrated = False
+        self.reset()
+
+    # -- the per-sample step -------------------------------------------------------------------
+    @micropython.native
+    def step(self, t, ax, ay, az, gx, gy, gz):
+        """Feed one raw sample taken at device tick `t` (ms). Returns EV_* flags."""
+        flags = 0
+        am = self._amul
+        ax = (ax * am) >> 10
+        ay = (ay * am) >> 10
+        az = (az * am) >> 10
+        if self._n == 0:
+            self._n = 1
+            self._t = t
+            self._gx = self._fx = self._sx = self._jx = ax
+            self._gy = self._fy = self._sy = self._jy = ay
+            self._gz = self._fz = self._sz = self._jz = az
+            self._a.reset(t)
+            self._b.reset(t)
+            return 0
+        dt = ticks_diff(t, self._t)
+        self._t = t
+        if dt < 1:
+            dt = 1
+        elif dt > 200:
+            dt = 200
+        if dt != self._k_dt:                 # gains depend on dt only: recompute on change
+            self._k_dt = dt
+            self._k_fast = _gain_q16(dt, _T_FAST_MS)
+            self._k_slow = _gain_q16(dt, _T_SLOW_MS)
+            self._k_bias = _gain_q16(dt, _T_BIAS_MS)
+            self._k_rate = _gain_q16(dt, _T_RATE_MS) >> 2   # Q14
+            self._k_jerk = _gain_q16(dt, _T_JERK_MS)
+            self._k_gyro = _gain_q16(dt, self._gyro_tau)
+            self._k_acc = _gain_q16(dt, self._accel_tau)
+
+        # Stillness: a fast and a slow average of the accelerometer agree.
+        k = self._k_fast
+        self._fx += ((ax - self._fx) * k) >> 16
+        self._fy += ((ay - self._fy) * k) >> 16
+        self._fz += ((az - self._fz) * k) >> 16
+        k = self._k_slow
+        self._sx += ((ax - self._sx) * k) >> 16
+        self._sy += ((ay - self._sy) * k) >> 16
+        self._sz += ((az - self._sz) * k) >> 16
+        d = self._fx - self._sx
+        dev = d if d > 0 else -d
+        d = self._fy - self._sy
+        if d < 0:
+            d = -d
+        if d > dev:
+            dev = d
+        d = self._fz - self._sz
+        if d < 0:
+            d = -d
+        if d > dev:
+            dev = d
+        still = dev < self._still_q14
+
+        # Accelerometer magnitude, Q10: readings far from 1 g are not trusted for attitude.
+        a10x = ax >> 4
+        a10y = ay >> 4
+        a10z = az >> 4
+        amag2 = a10x * a10x + a10y * a10y + a10z * a10z
+        # Attitude correction weight: full while |a| is within ~10 % of 1 g, a quarter up to ~30 %,
+        # none beyond (that is linear acceleration, not gravity).
+        d = amag2 - 1048576
+        if d < 0:
+            d = -d
+        trust = 2 if d < 200000 else (1 if d < 650000 else 0)
+
+        sp2 = 0
+        if self.has_gyro:
+            gm = self._gmul
+            wx = ((gx * gm) >> 12) - (self._bx >> 6)      # Q6 deg/s, bias removed
+            wy = ((gy * gm) >> 12) - (self._by >> 6)
+            wz = ((gz * gm) >> 12) - (self._bz >> 6)
+            qx = wx >> 4
+            qy = wy >> 4
+            qz = wz >> 4
+            sp2 = qx * qx + qy * qy + qz * qz             # (Q2 deg/s)^2
+            if still and sp2 < self._bias_gate_sp2:
+                if self._still_for >= 300:
+                    k = self._k_bias
+                    self._bx += ((((gx * gm) >> 12) << 6) - self._bx) * k >> 16
+                    self._by += ((((gy * gm) >> 12) << 6) - self._by) * k >> 16
+                    self._bz += ((((gz * gm) >> 12) << 6) - self._bz) * k >> 16
+                    if not self.calibrated and self._still_for >= 1500:
+                        self.calibrated = True
+                        flags |= EV_CALIBRATED
+            else:
+                still = False
+            # Rotate the gravity estimate by the gyro (small angle, Q16 radians) ...
+            px = (((wx * dt) >> 4) * 1171) >> 12
+            py = (((wy * dt) >> 4) * 1171) >> 12
+            pz = (((wz * dt) >> 4) * 1171) >> 12
+            g0 = self._gx
+            g1 = self._gy
+            g2 = self._gz
+            self._gx = g0 + ((g1 * pz - g2 * py) >> 16)
+            self._gy = g1 + ((g2 * px - g0 * pz) >> 16)
+            self._gz = g2 + ((g0 * py - g1 * px) >> 16)
+            # ... and pull it towards the accelerometer when that can be trusted.
+            if trust:
+                k = self._k_gyro if trust == 2 else self._k_gyro >> 2
+                self._gx += ((ax - self._gx) * k) >> 16
+                self._gy += ((ay - self._gy) * k) >> 16
+                self._gz += ((az - self._gz) * k) >> 16
+        elif trust:
+            k = self._k_acc if trust == 2 else self._k_acc >> 2
+            self._gx += ((ax - self._gx) * k) >> 16
+            self._gy += ((ay - self._gy) * k) >> 16
+            self._gz += ((az - self._gz) * k) >> 16
+
+        if still:
+            self._still_for += dt
+        else:
+            self._still_for = 0
+        self.still = still
+
+        # Linear acceleration (Q10) and jerk (g/s, from a lightly smoothed accelerometer).
+        lx = a10x - (self._gx >> 4)
+        ly = a10y - (self._gy >> 4)
+        lz = a10z - (self._gz >> 4)
+        lin2 = lx * lx + ly * ly + lz * lz
+        k = self._k_jerk
+        dx = ((ax - self._jx) * k) >> 16
+        dy = ((ay - self._jy) * k) >> 16
+        dz = ((az - self._jz) * k) >> 16
+        self._jx += dx
+        self._jy += dy
+        self._jz += dz
+        jerk = _mag3(dx, dy, dz) * 1000 // (dt << 14)     # g/s
+        flags |= self._abrupt(t, lin2, jerk)
+
+        if not self._anchored:
+            if self._still_for >= self._still_ms:
+                self._anchor(t)
+                flags |= EV_ANCHOR
+            return flags
+
+        a = self._a
+        th = a.angle(self._gx, self._gy, self._gz)
+        if self.has_gyro:
+            speed = sp2
+            hold_still = sp2 < self._hold_sp2
+        else:
+            r = (th - self._prev_th) * 1000 // dt
+            if r > 100000:
+                r = 100000
+            elif r < -100000:
+                r = -100000
+            self._rate += ((r - self._rate) * self._k_rate) >> 14
+            speed = self._rate if self._rate > 0 else -self._rate
+            hold_still = speed < self._hold_rate_cd
+        self._prev_th = th
+        if hold_still:
+            a.fast_ms = 0
+        else:
+            a.fast_ms += dt
+        was_out = a.out
+        held = a.update(t, th, hold_still, lin2, speed, self._start_cd, self._band_cd)
+        if held >= self._hold_min_ms:
+            self.hold_t_start_ms = a.seg_t0
+            self.hold_ms = held
+            self.hold_angle_ddeg = a.seg_hi // 10
+            flags |= EV_HOLD
+        if a.out:
+            if not was_out:
+                self._b_armed = False
+            flags |= self._while_out(t, th, hold_still, lin2, speed)
+        else:
+            self.phase = PHASE_REST
+            # Follow slow changes of the start posture while resting still near it.
+            if self._still_for >= self._still_ms and th < self._start_cd:
+                if self._still_for - dt < self._still_ms or self._still_for % 1000 < dt:
+                    a.set_ref(self._gx, self._gy, self._gz)
+        self.angle_ddeg = th // 10
+        self._speed = speed
+        return flags
+
+    @property
+    def speed_dps(self):
+        """Current angular speed, deg/s (computed on demand: a square root per sample is waste)."""
+        if self.has_gyro:
+            return isqrt(self._speed) >> 2
+        return self._speed // 100
+
+    @micropython.native
+    def _while_out(self, t, th, hold_still, lin2, speed):
+        a = self._a
+        flags = 0
+        rom_thr = self._rom_min_cd
+        # Partial-dip threshold follows the smaller of the last two reps' range, so one odd
+        # rep cannot raise it past the real ones.
+        adapt = self._rom_prev if self._rom_prev < self._rom_last else self._rom_last
+        adapt = (adapt * self._adapt_pct) // 100
+        if adapt > rom_thr:
+            rom_thr = adapt
+        if a.seg_on and a.th_max >= rom_thr:
+            self.phase = PHASE_HOLD
+        elif a.th_max >= rom_thr and th * 100 < a.th_max * (100 - self._end_pct):
+            self.phase = PHASE_RETURN
+        else:
+            self.phase = PHASE_OUT
+        # Secondary track: the last place the dumbbell was held still while out.
+        b = self._b
+        if self._still_for >= self._still_ms and (not self._b_armed or (b.out and b.th_max < rom_thr)):
+            if not self._b_armed or self._still_for - self._k_dt < self._still_ms:
+                b.set_ref(self._gx, self._gy, self._gz)
+                b.reset(t)
+                self._b_armed = True
+        if self._b_armed:
+            thb = b.angle(self._gx, self._gy, self._gz)
+            if hold_still:
+                b.fast_ms = 0
+            else:
+                b.fast_ms += self._k_dt
+            b.update(t, thb, hold_still, lin2, speed, self._start_cd, self._band_cd)
+            if b.out and b.th_max >= rom_thr and thb * 100 <= b.th_max * self._end_pct:
+                dur = ticks_diff(t, b.t_start)
+                if self._rep_min_ms <= dur <= self._rep_max_ms:
+                    self._emit_rep(b, t)
+                    flags |= EV_REP
+                a.copy_ref(b)
+                a.reset(t)
+                self._b_armed = False
+                self.phase = PHASE_REST
+                return flags | EV_ANCHOR
+        dur = ticks_diff(t, a.t_start)
+        if a.th_max >= rom_thr and th * 100 <= a.th_max * self._end_pct:
+            if dur >= self._rep_min_ms:
+                self._emit_rep(a, t)
+                flags |= EV_REP
+            a.reset(t)
+            self._b_armed = False
+            self.phase = PHASE_REST
+        elif a.th_max < rom_thr and th < (self._start_cd >> 1):
+            a.reset(t)                      # a partial dip: back home, nothing to report
+            self._b_armed = False
+            self.phase = PHASE_REST
+        elif dur > self._rep_max_ms and self._still_for >= self._still_ms:
+            # Out too long and now still somewhere else: that is the new start position.
+            a.set_ref(self._gx, self._gy, self._gz)
+            a.reset(t)
+            self._b_armed = False
+            self.phase = PHASE_REST
+            flags |= EV_ANCHOR
+        return flags
+
+    def _emit_rep(self, tr, t):
+        self.rep_count += 1
+        hold = tr.hold_ms(self._band_cd)
+        self.rep_hold_ms = hold
+        self.rep_t_start_ms = tr.t_start
+        self.rep_t_end_ms = t
+        if hold > 0:
+            t_far = tr.best_t0
+            if tr.seg_on and ticks_diff(tr.seg_t1, tr.seg_t0) == hold:
+                t_far = tr.seg_t0
+            self.rep_t_far_ms = t_far
+            self.rep_t_return_ms = t_far + hold
+        else:
+            self.rep_t_far_ms = tr.t_max
+            self.rep_t_return_ms = tr.t_max
+        self.rep_rom_ddeg = tr.th_max // 10
+        if self.has_gyro:
+            self.rep_peak_speed_dps = isqrt(tr.peak_speed) >> 2
+        else:
+            self.rep_peak_speed_dps = tr.peak_speed // 100
+        self.rep_peak_accel_mg = isqrt(tr.peak_lin2) * 1000 // _ONE_G10
+        self._rom_prev = self._rom_last
+        self._rom_last = tr.th_max
+
+    @micropython.native
+    def _abrupt(self, t, lin2, jerk):
+        over = lin2 > self._abrupt_lin2 or jerk > self._abrupt_jerk
+        if over:
+            if not self._ab_on:
+                self._ab_on = True
+                self._ab_peak2 = 0
+                self._ab_jerk = 0
+                self._ab_t = t
+            if lin2 > self._ab_peak2:
+                self._ab_peak2 = lin2
+                self._ab_t = t
+            if jerk > self._ab_jerk:
+                self._ab_jerk = jerk
+            self._ab_quiet = t
+            return 0
+        if self._ab_on and ticks_diff(t, self._ab_quiet) >= _ABRUPT_QUIET_MS:
+            self._ab_on = False
+            self.abrupt_t_ms = self._ab_t
+            self.abrupt_peak_mg = isqrt(self._ab_peak2) * 1000 // _ONE_G10
+            self.abrupt_jerk_gps = self._ab_jerk
+            self.abrupt_count += 1
+            return EV_ABRUPT
+        return 0
+
+    def _anchor(self, t):
+        self._a.set_ref(self._gx, self._gy, self._gz)
+        self._a.reset(t)
+        self._anchored = True
+        self._b_armed = False
+        self.phase = PHASE_REST
