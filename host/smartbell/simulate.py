@@ -1,0 +1,425 @@
+"""Simulated raw IMU traces of the rehab exercises, with ground truth, for tests, benchmarks, demo.
+
+    from smartbell.simulate import simulate
+    trace = simulate("good-morning", reps=8, seed=3, messy=True)
+    trace.write("trace.csv")        # trace.csv (t,ax,ay,az,gx,gy,gz) + trace.truth.json
+
+The dumbbell's true motion comes from `smartbell.kinematics`; the sensor adds a random mounting,
+gyro bias, noise and int16 quantisation. Truth is computed from the noise-free trajectory.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from smartbell import SmartbellError
+from smartbell.kinematics import (
+    G0, BodyModel, Carry, Piecewise, Sway, hann_pulse_avg, min_rotation_duration_s,
+    random_rotation, rot_vec, rotation_angle, unit_vector,
+)
+
+EXERCISES = ("good-morning", "hyperextension")
+
+# The hold definition shared with the detector (sbcore.motion) and written into every truth file.
+HOLD_SPEED_DPS = 5.0
+HOLD_BAND_DEG = 5.0
+
+ACCEL_LSB_PER_G = 4096.0   # +-8 g full scale
+GYRO_LSB_PER_DPS = 32.8    # +-1000 dps full scale
+ACCEL_NOISE_G = 0.01
+GYRO_NOISE_DPS = 0.1
+GYRO_BIAS_MAX_DPS = 3.0
+JITTER_S = 0.3e-3
+# Planned movements stay under this; sway and the hips' shift use part of the 0.35 g margin left
+# between movement and the weakest injected abrupt pulse (0.9 g).
+MOVE_LIMIT_G = 0.28
+SWAY_MAX_DPS = 2.5         # a hold's true angular speed must stay under 3 deg/s
+TRUTH_RATE_HZ = 500.0      # grid of the noise-free truth (hold_s to +-2 ms)
+
+
+class SimulationError(SmartbellError, ValueError):
+    """Invalid simulator request (unknown exercise, impossible duration, bad parameter)."""
+
+
+@dataclass
+class Trace:
+    """A raw trace as the device would record it, plus what really happened."""
+    t_s: np.ndarray
+    accel_g: np.ndarray
+    gyro_dps: np.ndarray | None
+    truth: dict
+    model: BodyModel | None = field(default=None, repr=False)  # the noise-free motion, for tests
+
+    def write(self, path: str | Path) -> tuple[Path, Path]:
+        """Write `path` (CSV: t,ax,ay,az,gx,gy,gz; empty gyro cells without gyro) and
+        `<stem>.truth.json` beside it; returns both paths."""
+        import pandas as pd
+
+        path = Path(path)
+        truth_path = truth_path_for(path)
+        gyro = self.gyro_dps if self.gyro_dps is not None else np.full((len(self.t_s), 3), np.nan)
+        table = pd.DataFrame({"t": self.t_s, "ax": self.accel_g[:, 0], "ay": self.accel_g[:, 1],
+                              "az": self.accel_g[:, 2], "gx": gyro[:, 0], "gy": gyro[:, 1],
+                              "gz": gyro[:, 2]})
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # 6 decimals keep every quantised value exact to well under half an LSB.
+            table.to_csv(path, index=False, float_format="%.6f", na_rep="")
+            truth_path.write_text(json.dumps(self.truth, indent=1) + "\n")
+        except OSError as exc:
+            raise SimulationError(f"cannot write {exc.filename or path}: {exc.strerror or exc}") from exc
+        return path, truth_path
+
+
+def truth_path_for(csv_path: str | Path) -> Path:
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.stem + ".truth.json")
+
+
+def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(rng.uniform(lo, hi))
+
+
+class _Schedule:
+    """Lays out the hinge angle theta(t) segment by segment and notes what happened when."""
+
+    def __init__(self, rng, *, nominal_rad, lever_m, hip_back_m, hold_range_s, messy):
+        self.rng = rng
+        self.nominal_rad = nominal_rad
+        self.lever_m = lever_m
+        self.hip_back_m = hip_back_m
+        self.hold_range_s = hold_range_s
+        self.messy = messy
+        self.theta = Piecewise(0.0, 0.0)
+        self.reps: list[dict] = []
+        self.dips: list[dict] = []
+        self.pauses: list[dict] = []
+
+    def _half_s(self, amp_rad: float, fast: bool) -> float:
+        drawn = _u(self.rng, 0.9, 1.2) if fast else _u(self.rng, 1.5, 3.0)
+        shift_m = self.hip_back_m * amp_rad / self.nominal_rad
+        return max(drawn, min_rotation_duration_s(amp_rad, self.lever_m, MOVE_LIMIT_G, shift_m))
+
+    def rest(self, duration_s: float) -> None:
+        self.theta.hold(duration_s)
+
+    def pause(self) -> None:
+        start = self.theta.end_s
+        self.rest(_u(self.rng, 5.0, 15.0))
+        self.pauses.append({"start_s": start, "end_s": self.theta.end_s})
+
+    def dip(self) -> None:
+        """A partial movement that is not a rep: 3-10 deg, at most 30% of the nominal range."""
+        amp = min(math.radians(_u(self.rng, 3.0, 10.0)), 0.3 * self.nominal_rad)
+        start = self.theta.end_s
+        apex = self.theta.move(amp, self._half_s(amp, False) * 0.6)
+        self.theta.hold(_u(self.rng, 0.0, 0.5))
+        end = self.theta.move(0.0, self._half_s(amp, False) * 0.6)
+        self.dips.append({"start_s": start, "t_s": apex, "end_s": end,
+                          "amplitude_deg": math.degrees(amp)})
+        self.rest(_u(self.rng, 0.8, 1.5))
+
+    def rep(self, *, fast: bool, hold_kind: str) -> None:
+        amp = self.nominal_rad * _u(self.rng, 0.9, 1.1)
+        if hold_kind == "none":
+            hold = 0.0
+        elif hold_kind == "short":
+            hold = _u(self.rng, 0.0, 1.0)
+        else:
+            hold = _u(self.rng, *self.hold_range_s)
+        start = self.theta.end_s
+        far = self.theta.move(amp, self._half_s(amp, fast))
+        ret = self.theta.hold(hold)
+        end = self.theta.move(0.0, self._half_s(amp, fast))
+        self.reps.append({"start_s": start, "far_s": far, "return_s": ret, "end_s": end,
+                          "fast": fast, "planned_hold_s": hold})
+
+    def snapshot(self) -> tuple[int, int, int, int]:
+        return len(self.theta.t), len(self.reps), len(self.dips), len(self.pauses)
+
+    def restore(self, snap: tuple[int, int, int, int]) -> None:
+        n_knots, n_reps, n_dips, n_pauses = snap
+        del self.theta.t[n_knots:], self.theta.v[n_knots:]
+        del self.reps[n_reps:], self.dips[n_dips:], self.pauses[n_pauses:]
+
+
+def _check_args(exercise, reps, rate_hz, n_abrupt, duration_s, fast_reps) -> None:
+    if exercise not in EXERCISES:
+        raise SimulationError(f"unknown exercise {exercise!r}; valid: {', '.join(EXERCISES)}")
+    if not isinstance(reps, (int, np.integer)) or reps < 0:
+        raise SimulationError(f"reps must be a whole number >= 0, got {reps!r}")
+    if rate_hz is not None and not 10.0 <= rate_hz <= 1000.0:
+        raise SimulationError(f"rate_hz must be within 10..1000 Hz, got {rate_hz!r}")
+    if n_abrupt is not None and n_abrupt < 0:
+        raise SimulationError(f"n_abrupt must be >= 0, got {n_abrupt!r}")
+    if duration_s is not None and duration_s <= 0:
+        raise SimulationError(f"duration_s must be positive, got {duration_s!r}")
+    if fast_reps is not None and not 0 <= fast_reps <= reps:
+        raise SimulationError(f"fast_reps must be within 0..reps ({reps}), got {fast_reps!r}")
+
+
+def _body(exercise: str, rng: np.random.Generator) -> dict:
+    """Per-trace anatomy and nominal range."""
+    if exercise == "good-morning":
+        lever = _u(rng, 0.45, 0.55)  # hip joint to the dumbbell at the chest
+        return {"lever_m": lever, "nominal_rad": math.radians(_u(rng, 30, 75)), "base_rad": 0.0,
+                "sign": 1.0, "chest_m": np.array([0.0, 0.0, lever]),
+                "hip_back_m": _u(rng, 0.03, 0.08), "hold_range_s": (2.0, 5.0)}
+    lever = _u(rng, 0.35, 0.45)
+    flex_deg = _u(rng, 45, 70)  # upper body hanging below horizontal at the start
+    raise_deg = min(_u(rng, 30, 60), flex_deg + 3.0)  # up to about horizontal
+    return {"lever_m": lever, "nominal_rad": math.radians(raise_deg),
+            "base_rad": math.radians(flex_deg), "sign": -1.0, "chest_m": np.array([lever, 0, 0]),
+            "hip_back_m": 0.0, "hold_range_s": (1.0, 3.0)}
+
+
+def _sway(rng: np.random.Generator, envelope: Piecewise) -> Sway:
+    """Roll, pitch, yaw (rows): a slow sway and a faint faster tremor each, under SWAY_MAX_DPS."""
+    amp_deg = np.array([[_u(rng, 0.3, 0.8), _u(rng, 0.05, 0.15)],
+                        [_u(rng, 0.5, 1.5), _u(rng, 0.05, 0.15)],
+                        [_u(rng, 0.3, 0.8), _u(rng, 0.05, 0.15)]])
+    freq = np.array([[_u(rng, 0.2, 0.4), _u(rng, 0.6, 1.0)] for _ in range(3)])
+    sway = Sway(np.radians(amp_deg), freq, rng.uniform(0, 2 * np.pi, size=(3, 2)), envelope)
+    bound_dps = math.degrees(sway.peak_speed_rad_s())
+    if bound_dps > SWAY_MAX_DPS:
+        sway.amp *= SWAY_MAX_DPS / bound_dps
+    return sway
+
+
+def _carry(rng: np.random.Generator, model: BodyModel, lifting: bool) -> Carry:
+    """A pick-up (floor -> chest) or set-down (chest -> floor); set `t0`, `t1` before use.
+
+    The chest pose is the start position with the sway faded out, the same at any time."""
+    chest_r, chest_p = (a[0] for a in model.body_pose(np.array([0.0])))
+    drop = np.array([_u(rng, 0.05, 0.25), _u(rng, -0.1, 0.1), -_u(rng, 0.75, 0.95)])
+    dist = float(np.linalg.norm(drop))
+    dur = max(_u(rng, 1.2, 2.0), min_rotation_duration_s(0.0, 0.0, MOVE_LIMIT_G, dist))
+    rotvec = unit_vector(rng) * math.radians(_u(rng, 60, 150))
+    return Carry(0.0, dur, chest_r @ rot_vec(-rotvec), chest_p + drop, rotvec, chest_p, lifting)
+
+
+def _place_pulses(rng, n: int, lo: float, hi: float, explicit: bool) -> list[float]:
+    """`n` pulse centres in [lo, hi], at least 1.5 s apart."""
+    times: list[float] = []
+    for _ in range(200 * max(n, 1)):
+        if len(times) == n:
+            break
+        c = _u(rng, lo, hi) if hi > lo else lo
+        if all(abs(c - o) >= 1.5 for o in times):
+            times.append(c)
+    if len(times) < n and explicit:
+        raise SimulationError(f"cannot fit {n} abrupt events 1.5 s apart in {hi - lo:.1f} s")
+    return sorted(times)
+
+
+def _longest_run_s(ok: np.ndarray, dt: float) -> float:
+    if not ok.any():
+        return 0.0
+    edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
+    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return float((lengths.max() - 1) * dt)
+
+
+def _rep_truth(model: BodyModel, rep: dict) -> dict:
+    """Rep measures from the noise-free motion; hold_s by the definition shared with the detector."""
+    dt = 1.0 / TRUTH_RATE_HZ
+    grid = np.arange(rep["start_s"], rep["end_s"] + dt / 2, dt)
+    kin = model.kinematics(grid)
+    r_start, r_far = model.pose(np.array([rep["start_s"], rep["far_s"]]))[0]
+    angle_deg = np.degrees(rotation_angle(r_start.T @ kin["r"]))
+    speed_dps = np.linalg.norm(kin["omega_dps"], axis=1)
+    ok = (speed_dps < HOLD_SPEED_DPS) & (angle_deg >= angle_deg.max() - HOLD_BAND_DEG)
+    out = {k: round(rep[k], 4) for k in ("start_s", "far_s", "return_s", "end_s")}
+    out.update({
+        "to_far_s": round(rep["far_s"] - rep["start_s"], 4),
+        "duration_s": round(rep["end_s"] - rep["start_s"], 4),
+        "rom_deg": round(float(np.degrees(rotation_angle(r_start.T @ r_far))), 3),
+        "peak_angle_deg": round(float(angle_deg.max()), 3),
+        "hold_s": round(_longest_run_s(ok, dt), 4),
+        "peak_speed_dps": round(float(speed_dps.max()), 2),
+        "peak_accel_g": round(float(np.linalg.norm(kin["accel_g"], axis=1).max()), 4),
+        "fast": rep["fast"],
+        "planned_hold_s": round(rep["planned_hold_s"], 4),
+    })
+    return out
+
+
+def _quantise(x: np.ndarray, lsb_per_unit: float) -> np.ndarray:
+    return np.clip(np.round(x * lsb_per_unit), -32768, 32767) / lsb_per_unit
+
+
+def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None = None,
+             messy: bool = False, gyro: bool = True, n_abrupt: int | None = None,
+             duration_s: float | None = None, fast_reps: int | None = None) -> Trace:
+    """Simulate one set of `reps` reps (see the module docstring).
+
+    `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
+    20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
+    done fast (0.9-1.2 s each way, longer if the 0.35 g margin needs it); by default none on clean
+    traces and some on messy ones.
+    """
+    _check_args(exercise, reps, rate_hz, n_abrupt, duration_s, fast_reps)
+    # Exercise and messiness take part in the seed so every (seed, kind) is its own person.
+    rng = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy)])
+    body = _body(exercise, rng)
+    rate = float(rate_hz) if rate_hz is not None else _u(rng, 50.0, 200.0)
+    mount_r, mount_q = random_rotation(rng)
+    bias_dps = rng.uniform(-GYRO_BIAS_MAX_DPS, GYRO_BIAS_MAX_DPS, size=3)
+
+    sched = _Schedule(rng, nominal_rad=body["nominal_rad"], lever_m=body["lever_m"],
+                      hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"], messy=messy)
+    envelope = Piecewise(0.0, 0.0 if messy else 1.0)
+    model = BodyModel(theta=sched.theta, base_rad=body["base_rad"], sign=body["sign"],
+                      chest_m=body["chest_m"], hip_back_m=body["hip_back_m"],
+                      theta_ref_rad=body["nominal_rad"], sway=_sway(rng, envelope))
+
+    # Lead-in: on the floor, pick-up, settle (messy); or standing still at the start position.
+    if messy:
+        pickup = _carry(rng, model, lifting=True)
+        floor_s, settle_s = _u(rng, 1.0, 3.0), _u(rng, 1.0, 3.0)
+        pickup.t0, pickup.t1 = floor_s, floor_s + pickup.t1
+        model.pickup = pickup
+        sched.rest(pickup.t1 + settle_s)
+        envelope.hold(pickup.t1)
+        envelope.move(1.0, settle_s)
+    else:
+        sched.rest(_u(rng, 2.0, 4.0))
+
+    # Per-rep variety of the first set, decided up front so a seed always gives the same set.
+    if fast_reps is None:
+        fast_reps = max(1, int(rng.binomial(reps, 0.15))) if messy and reps else 0
+    fast_idx = set(rng.choice(reps, size=fast_reps, replace=False).tolist()) if reps else set()
+    # Every messy trace shows each kind of mess at least once.
+    forced = {k: int(rng.integers(0, reps)) for k in ("pause", "dip", "nohold")} if messy and reps else {}
+
+    # The tail is drawn first so that `duration_s` can be met exactly.
+    tail_rest = _u(rng, 2.0, 4.0)
+    setdown = _carry(rng, model, lifting=False) if messy else None
+    tail_settle = _u(rng, 1.0, 3.0) if messy else 0.0
+    tail_floor = _u(rng, 1.0, 2.0) if messy else 0.0
+    tail_s = tail_rest + tail_settle + tail_floor + (setdown.t1 if setdown else 0.0)
+
+    i = 0
+    while reps and (duration_s is not None or i < reps):
+        snap = sched.snapshot()
+        first_set = i < reps
+        if i and i % reps == 0:
+            sched.rest(_u(rng, 20.0, 40.0))  # rest between sets
+        elif i:
+            sched.rest(_u(rng, 0.3, 1.5))
+        if messy and (forced.get("pause") == i or rng.random() < 0.15):
+            sched.pause()
+        if messy and (forced.get("dip") == i or rng.random() < 0.2):
+            sched.dip()
+        fast = i in fast_idx if first_set else bool(messy and rng.random() < 0.15)
+        roll = rng.random()
+        if messy and (forced.get("nohold") == i or roll < 0.12):
+            hold_kind = "none"
+        elif fast or roll > 0.85:
+            hold_kind = "short"
+        else:
+            hold_kind = "normal"
+        sched.rep(fast=fast, hold_kind=hold_kind)
+        if duration_s is not None and sched.theta.end_s + tail_s > duration_s:
+            sched.restore(snap)
+            break
+        i += 1
+    if duration_s is not None:
+        if len(sched.reps) < reps:
+            need = sched.theta.end_s + tail_s
+            raise SimulationError(f"duration_s={duration_s:g} is too short for {reps} reps "
+                                  f"(fitted {len(sched.reps)} in {need:.0f} s)")
+        tail_rest = duration_s - sched.theta.end_s - (tail_s - tail_rest)
+
+    sched.rest(tail_rest)
+    if setdown is not None:
+        envelope.hold(sched.theta.end_s - envelope.end_s)
+        envelope.move(0.0, tail_settle)
+        setdown.t0, setdown.t1 = envelope.end_s, envelope.end_s + setdown.t1
+        model.setdown = setdown
+        sched.rest(tail_settle + (setdown.t1 - setdown.t0) + tail_floor)
+    total_s = duration_s if duration_s is not None else sched.theta.end_s
+
+    # Samples at the device's clock: nominal period plus read jitter.
+    n = int(math.floor(total_s * rate)) + 1
+    t_s = np.arange(n) / rate + rng.uniform(-JITTER_S, JITTER_S, size=n)
+    t_s = np.clip(t_s, 0.0, total_s)
+    kin = model.kinematics(t_s)
+    lin_g = kin["accel_g"].copy()
+
+    lo = model.pickup.t1 + 0.5 if model.pickup else 0.5
+    hi = setdown.t0 - 0.5 if setdown else total_s - 0.5
+    explicit = n_abrupt is not None
+    if n_abrupt is None:
+        n_abrupt = int(rng.integers(1, 5)) if messy else int(rng.integers(0, 3))
+    abrupt = []
+    for centre in _place_pulses(rng, n_abrupt, lo, hi, explicit):
+        width, peak_g, direction = _u(rng, 0.04, 0.15), _u(rng, 0.9, 2.5), unit_vector(rng)
+        a, b = np.searchsorted(t_s, [centre - width, centre + width + 2.0 / rate])
+        lin_g[a:b] += np.outer(hann_pulse_avg(t_s[a:b], centre, width, 1.0 / rate), direction * peak_g)
+        motion_g = model.kinematics(np.array([centre]))["accel_g"][0]
+        abrupt.append({"t_s": round(centre, 4),
+                       "peak_accel_g": round(float(np.linalg.norm(motion_g + direction * peak_g)), 4),
+                       "pulse_g": round(peak_g, 4), "width_s": round(width, 4),
+                       "direction": [round(float(v), 4) for v in direction]})
+
+    # Sensor frame = dumbbell frame turned by the mounting; specific force reads +1 g up at rest.
+    r_ws = kin["r"] @ mount_r
+    force_g = np.einsum("nij,ni->nj", r_ws, lin_g + np.array([0.0, 0.0, 1.0]))
+    accel_g = _quantise(force_g + rng.normal(0, ACCEL_NOISE_G, size=(n, 3)), ACCEL_LSB_PER_G)
+    gyro_dps = None
+    if gyro:
+        rate_dps = kin["omega_dps"] @ mount_r + bias_dps
+        gyro_dps = _quantise(rate_dps + rng.normal(0, GYRO_NOISE_DPS, size=(n, 3)), GYRO_LSB_PER_DPS)
+
+    rep_truth = [{"rep": k + 1, **_rep_truth(model, r)} for k, r in enumerate(sched.reps)]
+
+    def interval(c):
+        return {"start_s": round(c.t0, 4), "end_s": round(c.t1, 4)} if c else None
+
+    truth = {
+        "exercise": exercise, "messy": messy, "seed": seed, "gyro": gyro,
+        "rate_hz": round(rate, 4), "duration_s": round(total_s, 4), "n_samples": n,
+        "rep_count": len(rep_truth),
+        "hold_speed_dps": HOLD_SPEED_DPS, "hold_band_deg": HOLD_BAND_DEG,
+        "nominal_rom_deg": round(math.degrees(body["nominal_rad"]), 3),
+        "lever_m": round(body["lever_m"], 4),
+        "gyro_bias_dps": [round(float(v), 4) for v in bias_dps],
+        "mounting": [round(float(v), 6) for v in mount_q],
+        "pickup": interval(model.pickup), "setdown": interval(setdown),
+        "pauses": [{k: round(v, 4) for k, v in p.items()} for p in sched.pauses],
+        "partial_dips": [{k: round(v, 4) for k, v in d.items()} for d in sched.dips], "abrupt": abrupt, "reps": rep_truth,
+    }
+    return Trace(t_s=t_s, accel_g=accel_g, gyro_dps=gyro_dps, truth=truth, model=model)
+
+
+# --- CLI: smartbell simulate ---------------------------------------------------------------------
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--exercise", required=True, help=f"one of: {', '.join(EXERCISES)}")
+    parser.add_argument("--reps", type=int, default=8, help="reps in the set (default 8)")
+    parser.add_argument("--out", required=True, help="CSV to write; the truth goes to <stem>.truth.json")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rate-hz", type=float, default=None, help="sample rate (default: random 50-200)")
+    parser.add_argument("--messy", action="store_true",
+                        help="pick-up, set-down, pauses, partial dips, fast reps")
+    parser.add_argument("--no-gyro", action="store_true", help="accelerometer only (empty gyro columns)")
+    parser.add_argument("--abrupt", type=int, default=None, metavar="N", help="abrupt events to inject")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="pad to this length with more sets and rests")
+
+
+def run(args) -> int:
+    trace = simulate(args.exercise, args.reps, seed=args.seed, rate_hz=args.rate_hz,
+                     messy=args.messy, gyro=not args.no_gyro, n_abrupt=args.abrupt,
+                     duration_s=None if args.minutes is None else args.minutes * 60.0)
+    csv_path, truth_path = trace.write(args.out)
+    t = trace.truth
+    print(f"{t['exercise']}: {t['rep_count']} reps, {len(t['abrupt'])} abrupt, "
+          f"{t['duration_s']:.1f} s at {t['rate_hz']:.1f} Hz ({t['n_samples']} samples)"
+          f"{', messy' if t['messy'] else ''}{'' if t['gyro'] else ', no gyro'} -> {csv_path}, {truth_path}")
+    return 0
