@@ -1,0 +1,232 @@
+"""Exercise specs: what a good rep of an exercise looks like, and the check of a rep against it.
+
+A spec is a TOML file (the shipped ones are in `smartbell/specs/`; a therapist can pass the path
+of their own). `[limits]` are the checks, `[detector]` sets the firmware detector's thresholds.
+
+    spec = load_spec("good-morning")            # or load_spec("my-spec.toml")
+    spec.check_rep({"rom_deg": 40, "to_far_s": 2, "hold_s": 3, "return_s": 2}, abrupt_count=0)
+    # {'check_rom': 'ok', 'check_tempo': 'ok', 'check_hold': 'ok', 'check_abrupt': 'ok',
+    #  'check_weight': '-', 'verdict': 'ok'}
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from sbcore.motion import PARAMS
+
+from smartbell import SmartbellError
+
+# key -> (unit description, minimum allowed, maximum allowed)
+LIMIT_KEYS: dict[str, tuple[str, float, float]] = {
+    "rom_min_deg": ("degrees", 0, 180),
+    "rom_max_deg": ("degrees", 0, 180),
+    "to_far_min_s": ("seconds", 0, 60),
+    "return_min_s": ("seconds", 0, 60),
+    "duration_max_s": ("seconds", 0, 120),
+    "hold_min_s": ("seconds", 0, 120),
+    "hold_max_s": ("seconds", 0, 120),
+    "abrupt_max": ("abrupt events per rep", 0, 100),
+    "weight_max_kg": ("kilograms", 0, 50),
+}
+EXERCISE_KEYS = {"name", "title", "position", "cue"}
+SECTIONS = {"exercise", "limits", "detector"}
+CHECKS = ("check_rom", "check_tempo", "check_hold", "check_abrupt", "check_weight")
+NOT_CHECKED = "-"
+_PARAMS = {p[1]: p for p in PARAMS}
+
+
+class SpecError(SmartbellError, ValueError):
+    """A spec file or name that cannot be used; the message names the file, key and problem."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    source: str
+    limits: dict[str, float] = field(default_factory=dict)
+    detector: dict[str, int] = field(default_factory=dict)
+    position: str = ""
+    cue: str = ""
+
+    @property
+    def weight_max_kg(self) -> float | None:
+        return self.limits.get("weight_max_kg")
+
+    @property
+    def hold_target_s(self) -> float | None:
+        return self.limits.get("hold_min_s")
+
+    def detector_params(self) -> dict[str, int]:
+        """The detector thresholds to push to the device (only those the spec sets)."""
+        return dict(self.detector)
+
+    def with_limits(self, **overrides: float) -> Spec:
+        """A copy with some limits replaced (a plan's per-patient targets), checked like a file."""
+        limits = dict(self.limits)
+        for key, value in overrides.items():
+            if value is not None:
+                limits[key] = _check_limit(self.source, key, value)
+        _check_pairs(self.source, limits)
+        return Spec(self.name, self.title, self.source, limits, dict(self.detector),
+                    self.position, self.cue)
+
+    def check_rep(self, rep: dict, *, abrupt_count: int = 0, weight_kg: float | None = None) -> dict:
+        """One verdict per check ('ok', the problem, or '-' when the spec does not check it)."""
+        lim = self.limits
+        out = {}
+        rom = rep.get("rom_deg")
+        if "rom_min_deg" in lim and rom < lim["rom_min_deg"]:
+            out["check_rom"] = "too shallow"
+        elif "rom_max_deg" in lim and rom > lim["rom_max_deg"]:
+            out["check_rom"] = "too deep"
+        else:
+            out["check_rom"] = "ok" if {"rom_min_deg", "rom_max_deg"} & lim.keys() else NOT_CHECKED
+        tempo_keys = {"to_far_min_s", "return_min_s", "duration_max_s"} & lim.keys()
+        if "to_far_min_s" in lim and rep["to_far_s"] < lim["to_far_min_s"]:
+            out["check_tempo"] = "too fast"
+        elif "return_min_s" in lim and rep["return_s"] < lim["return_min_s"]:
+            out["check_tempo"] = "too fast"
+        elif "duration_max_s" in lim and rep["duration_s"] > lim["duration_max_s"]:
+            out["check_tempo"] = "too slow"
+        else:
+            out["check_tempo"] = "ok" if tempo_keys else NOT_CHECKED
+        hold = rep.get("hold_s")
+        if "hold_min_s" in lim and hold < lim["hold_min_s"]:
+            out["check_hold"] = "hold too short"
+        elif "hold_max_s" in lim and hold > lim["hold_max_s"]:
+            out["check_hold"] = "hold too long"
+        else:
+            out["check_hold"] = "ok" if {"hold_min_s", "hold_max_s"} & lim.keys() else NOT_CHECKED
+        if "abrupt_max" in lim:
+            out["check_abrupt"] = "abrupt" if abrupt_count > lim["abrupt_max"] else "ok"
+        else:
+            out["check_abrupt"] = NOT_CHECKED
+        if "weight_max_kg" in lim and weight_kg is not None:
+            out["check_weight"] = "too heavy" if weight_kg > lim["weight_max_kg"] else "ok"
+        else:
+            out["check_weight"] = NOT_CHECKED
+        out["verdict"] = "ok" if all(out[c] in ("ok", NOT_CHECKED) for c in CHECKS) else "fix"
+        return out
+
+
+def spec_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("smartbell.specs").iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_spec(name_or_path: str | Path) -> Spec:
+    """A shipped spec by name (`good-morning`), or a therapist's TOML file by path."""
+    text_path = str(name_or_path)
+    path = Path(text_path)
+    if text_path in spec_names():
+        res = resources.files("smartbell.specs") / f"{text_path}.toml"
+        return parse_spec(res.read_text(encoding="utf-8"), source=f"{text_path} (built-in)")
+    if path.suffix == ".toml" or "/" in text_path or path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpecError(f"{path}: cannot read spec file: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise SpecError(f"{path}: not a text file") from None
+        return parse_spec(text, source=str(path))
+    raise SpecError(f"unknown exercise {text_path!r}: choose one of {', '.join(spec_names())}, "
+                    "or give the path of a spec .toml file")
+
+
+def _check_limit(source: str, key: str, value) -> float:
+    if key not in LIMIT_KEYS:
+        raise SpecError(f"{source}: [limits] {key}: unknown key (known: {', '.join(LIMIT_KEYS)})")
+    unit, lo, hi = LIMIT_KEYS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(f"{source}: [limits] {key}: must be a number ({unit}), got {value!r}")
+    if not lo <= value <= hi:
+        raise SpecError(f"{source}: [limits] {key}: {value} is outside {lo}..{hi} {unit}")
+    return float(value)
+
+
+def _check_pairs(source: str, limits: dict) -> None:
+    for lo_key, hi_key in (("rom_min_deg", "rom_max_deg"), ("hold_min_s", "hold_max_s")):
+        if lo_key in limits and hi_key in limits and limits[lo_key] > limits[hi_key]:
+            raise SpecError(f"{source}: [limits] {lo_key} ({limits[lo_key]}) is larger than "
+                            f"{hi_key} ({limits[hi_key]})")
+
+
+def parse_spec(text: str, *, source: str) -> Spec:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: not valid TOML: {exc}") from None
+    for section in data:
+        if section not in SECTIONS:
+            raise SpecError(f"{source}: [{section}]: unknown section (known: {', '.join(sorted(SECTIONS))})")
+    ex = data.get("exercise")
+    if not isinstance(ex, dict):
+        raise SpecError(f"{source}: [exercise]: missing section")
+    for key, value in ex.items():
+        if key not in EXERCISE_KEYS:
+            raise SpecError(f"{source}: [exercise] {key}: unknown key (known: {', '.join(sorted(EXERCISE_KEYS))})")
+        if not isinstance(value, str):
+            raise SpecError(f"{source}: [exercise] {key}: must be text, got {value!r}")
+    name = ex.get("name")
+    if not name:
+        raise SpecError(f"{source}: [exercise] name: missing")
+    raw_limits = data.get("limits", {})
+    if not isinstance(raw_limits, dict):
+        raise SpecError(f"{source}: [limits]: must be a table")
+    limits = {k: _check_limit(source, k, v) for k, v in raw_limits.items()}
+    _check_pairs(source, limits)
+    raw_det = data.get("detector", {})
+    if not isinstance(raw_det, dict):
+        raise SpecError(f"{source}: [detector]: must be a table")
+    detector = {}
+    for key, value in raw_det.items():
+        if key not in _PARAMS:
+            raise SpecError(f"{source}: [detector] {key}: unknown detector parameter "
+                            f"(known: {', '.join(_PARAMS)})")
+        _, _, _, lo, hi = _PARAMS[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{source}: [detector] {key}: must be a whole number, got {value!r}")
+        if not lo <= value <= hi:
+            raise SpecError(f"{source}: [detector] {key}: {value} is outside {lo}..{hi}")
+        detector[key] = value
+    return Spec(name=name, title=ex.get("title", name), source=source, limits=limits,
+                detector=detector, position=ex.get("position", ""), cue=ex.get("cue", ""))
+
+
+# -- CLI: smartbell spec list | show NAME | check FILE ------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="spec_command", metavar="ACTION", required=True)
+    sub.add_parser("list", help="list the built-in exercise specs")
+    p = sub.add_parser("show", help="show a spec's limits and detector settings")
+    p.add_argument("spec", help="a built-in name or the path of a .toml file")
+    p = sub.add_parser("check", help="check a spec file and say what is wrong")
+    p.add_argument("spec", help="the path of a .toml file")
+
+
+def run(args) -> int:
+    if args.spec_command == "list":
+        for name in spec_names():
+            spec = load_spec(name)
+            print(f"{name:16} {spec.title}")
+        return 0
+    spec = load_spec(args.spec)
+    if args.spec_command == "check":
+        print(f"{spec.source}: ok ({spec.title}: {len(spec.limits)} limits, "
+              f"{len(spec.detector)} detector settings)")
+        return 0
+    print(f"{spec.title} ({spec.name}) from {spec.source}")
+    if spec.position:
+        print(f"  position: {spec.position}")
+    if spec.cue:
+        print(f"  cue: {spec.cue}")
+    for key, value in spec.limits.items():
+        print(f"  {key:16} {value:g}  ({LIMIT_KEYS[key][0]})")
+    for key, value in spec.detector.items():
+        print(f"  detector {key} = {value}")
+    return 0

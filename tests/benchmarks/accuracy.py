@@ -1,0 +1,152 @@
+"""Accuracy of the motion detector, on the simulator and on real external recordings.
+
+    python tests/benchmarks/accuracy.py                 # everything (about a minute on 2 cores)
+    python tests/benchmarks/accuracy.py --sim 40 --no-external
+
+Simulator: fixed seeds, both target exercises, clean and messy traces (pick-up/set-down, pauses,
+partial dips, fast reps, reps without hold, injected abrupt events), gyro+accel; an extra
+accelerometer-only series is reported separately. External: every labelled set of
+`../shared/datasets/external-dev` with `--exercise generic` and one set of constants.
+Prints a table per series; the last line is one JSON object with all the figures.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASET = ROOT.parent / "shared" / "datasets" / "external-dev"
+MATCH_S = 0.3          # an abrupt event matches the truth within this
+
+
+def _sim_case(args):
+    from smartbell.analyze import Trace, analyze
+    from smartbell.simulate import simulate
+
+    exercise, seed, messy, gyro = args
+    rng = np.random.default_rng(10_000 + seed)
+    reps = int(rng.integers(5, 13))
+    tr = simulate(exercise, reps, seed=seed, messy=messy, gyro=gyro)
+    res = analyze(Trace(tr.t_s, tr.accel_g, tr.gyro_dps), exercise)
+    truth = tr.truth
+    det = res.reps
+    # Hold error over reps matched by time: each true rep to the detected rep whose span covers
+    # its far end.
+    hold_err = []
+    for r in truth["reps"]:
+        mid = (r["far_s"] + r["return_s"]) / 2
+        hit = det[(det.start_s <= mid) & (det.end_s >= mid)]
+        if len(hit) == 1:
+            hold_err.append(abs(float(hit.hold_s.iloc[0]) - r["hold_s"]))
+    t_true = [a["t_s"] for a in truth["abrupt"]]
+    t_det = res.events.loc[res.events.type == "abrupt", "t_s"].tolist()
+    found = sum(1 for t in t_true if any(abs(t - d) <= MATCH_S for d in t_det))
+    correct = sum(1 for d in t_det if any(abs(t - d) <= MATCH_S for t in t_true))
+    return {"exercise": exercise, "seed": seed, "messy": messy, "gyro": gyro,
+            "rate_hz": truth["rate_hz"], "true": len(truth["reps"]), "found": len(det),
+            "hold_err": hold_err, "abrupt_true": len(t_true), "abrupt_found": found,
+            "abrupt_det": len(t_det), "abrupt_correct": correct}
+
+
+def _ext_case(row):
+    from smartbell.analyze import analyze
+
+    path = DATASET / row["source"] / f"{row['id']}.csv"
+    res = analyze(path, "generic")
+    return {"source": row["source"], "id": row["id"], "exercise": row["exercise"],
+            "label": int(row["reps"]), "found": len(res.reps), "flag": "FLAG" in str(row["notes"])}
+
+
+def count_metrics(true, found) -> dict:
+    err = np.asarray(found) - np.asarray(true)
+    return {"n": int(len(err)), "exact_rate": float(np.mean(err == 0)),
+            "within1_rate": float(np.mean(np.abs(err) <= 1)), "count_mae": float(np.mean(np.abs(err)))}
+
+
+def sim_series(results) -> dict:
+    m = count_metrics([r["true"] for r in results], [r["found"] for r in results])
+    holds = [e for r in results for e in r["hold_err"]]
+    at = sum(r["abrupt_true"] for r in results)
+    ad = sum(r["abrupt_det"] for r in results)
+    m.update({
+        "hold_mae_s": float(np.mean(holds)) if holds else None,
+        "hold_matched": len(holds),
+        "abrupt_recall": sum(r["abrupt_found"] for r in results) / at if at else None,
+        "abrupt_precision": sum(r["abrupt_correct"] for r in results) / ad if ad else None,
+        "abrupt_true": at,
+    })
+    return m
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sim", type=int, default=60, help="seeds per (exercise, clean/messy): 4x this traces")
+    ap.add_argument("--no-external", action="store_true")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--show-misses", action="store_true")
+    args = ap.parse_args()
+    figures: dict = {}
+    cases = [(ex, seed, messy, True) for ex in ("good-morning", "hyperextension")
+             for messy in (False, True) for seed in range(args.sim)]
+    acc_only = [(ex, 1000 + seed, messy, False) for ex in ("good-morning", "hyperextension")
+                for messy in (False, True) for seed in range(max(5, args.sim // 4))]
+    with ProcessPoolExecutor(args.workers) as pool:
+        sim = list(pool.map(_sim_case, cases, chunksize=4))
+        sim_acc = list(pool.map(_sim_case, acc_only, chunksize=4))
+        ext = []
+        if not args.no_external:
+            if DATASET.is_dir():
+                labels = pd.read_csv(DATASET / "labels.csv")
+                ext = list(pool.map(_ext_case, labels.to_dict("records"), chunksize=4))
+            else:
+                print(f"external data not found at {DATASET}: skipped", file=sys.stderr)
+
+    print(f"{'series':34} {'n':>4} {'exact':>7} {'+-1':>7} {'MAE':>6} {'holdMAE':>8} {'ab.rec':>7} {'ab.prec':>7}")
+
+    def line(name, m):
+        hold = "" if m.get("hold_mae_s") is None else f"{m['hold_mae_s']:.3f}"
+        rec = "" if m.get("abrupt_recall") is None else f"{m['abrupt_recall']:.3f}"
+        prec = "" if m.get("abrupt_precision") is None else f"{m['abrupt_precision']:.3f}"
+        print(f"{name:34} {m['n']:4d} {m['exact_rate']:7.3f} {m['within1_rate']:7.3f} "
+              f"{m['count_mae']:6.3f} {hold:>8} {rec:>7} {prec:>7}")
+
+    figures["sim_all"] = sim_series(sim)
+    line("simulator, all (gyro+accel)", figures["sim_all"])
+    for ex in ("good-morning", "hyperextension"):
+        for messy in (False, True):
+            key = f"sim_{ex}_{'messy' if messy else 'clean'}"
+            figures[key] = sim_series([r for r in sim if r["exercise"] == ex and r["messy"] == messy])
+            line(f"  {ex} {'messy' if messy else 'clean'}", figures[key])
+    figures["sim_accel_only"] = sim_series(sim_acc)
+    line("simulator, accelerometer only", figures["sim_accel_only"])
+    if ext:
+        for source in ("spar", "muvr"):
+            rows = [r for r in ext if r["source"] == source]
+            figures[f"ext_{source}"] = count_metrics([r["label"] for r in rows], [r["found"] for r in rows])
+            line(f"external {source} (generic)", figures[f"ext_{source}"])
+            clean = [r for r in rows if not r["flag"]]
+            if len(clean) != len(rows):
+                figures[f"ext_{source}_unflagged"] = count_metrics([r["label"] for r in clean],
+                                                                   [r["found"] for r in clean])
+                line(f"external {source}, no FLAG rows", figures[f"ext_{source}_unflagged"])
+    if args.show_misses:
+        for r in sim + sim_acc:
+            if r["true"] != r["found"]:
+                print("miss", r["exercise"], r["seed"], "messy" if r["messy"] else "clean",
+                      "gyro" if r["gyro"] else "accel", r["true"], r["found"])
+        for r in ext:
+            if abs(r["label"] - r["found"]) > 1:
+                print("ext", r["source"], r["id"], r["exercise"], r["label"], r["found"])
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
