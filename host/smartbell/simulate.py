@@ -383,7 +383,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
 
     truth = {
         "exercise": exercise, "messy": messy, "seed": seed, "gyro": gyro,
-        "rate_hz": round(rate, 4), "duration_s": round(total_s, 4), "n_samples": n,
+        "rate_hz": rate, "duration_s": round(total_s, 4), "n_samples": n,
         "rep_count": len(rep_truth),
         "hold_speed_dps": HOLD_SPEED_DPS, "hold_band_deg": HOLD_BAND_DEG,
         "nominal_rom_deg": round(math.degrees(body["nominal_rad"]), 3),
