@@ -215,6 +215,15 @@ def test_messy_trace_has_every_kind_of_mess(traces):
         assert any(r["fast"] for r in truth["reps"])
         assert any(r["planned_hold_s"] == 0 for r in truth["reps"])
         assert len(truth["abrupt"]) == 3
+        for rep in truth["reps"]:
+            inside = [e for e in truth["abrupt"] if e["rep"] == rep["rep"]]
+            assert rep["abrupt_count"] == len(inside)
+            assert rep["peak_motion_accel_g"] < 0.35
+            assert rep["peak_accel_g"] == max([rep["peak_motion_accel_g"]] +
+                                              [e["peak_accel_g"] for e in inside])
+        for event in truth["abrupt"]:
+            if event["rep"] is None:
+                assert not any(r["start_s"] <= event["t_s"] <= r["end_s"] for r in truth["reps"])
 
 
 @pytest.mark.parametrize("messy", [False, True])

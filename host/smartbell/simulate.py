@@ -224,8 +224,11 @@ def _longest_run_s(ok: np.ndarray, dt: float) -> float:
     return float((lengths.max() - 1) * dt)
 
 
-def _rep_truth(model: BodyModel, rep: dict) -> dict:
-    """Rep measures from the noise-free motion; hold_s by the definition shared with the detector."""
+def _rep_truth(model: BodyModel, rep: dict, abrupt: list[dict]) -> dict:
+    """Rep measures from the noise-free motion; hold_s by the definition shared with the detector.
+
+    `peak_accel_g` is the true linear acceleration's peak over the rep, injected pulses included;
+    `peak_motion_accel_g` leaves them out."""
     dt = 1.0 / TRUTH_RATE_HZ
     grid = np.arange(rep["start_s"], rep["end_s"] + dt / 2, dt)
     kin = model.kinematics(grid)
@@ -233,6 +236,8 @@ def _rep_truth(model: BodyModel, rep: dict) -> dict:
     angle_deg = np.degrees(rotation_angle(r_start.T @ kin["r"]))
     speed_dps = np.linalg.norm(kin["omega_dps"], axis=1)
     ok = (speed_dps < HOLD_SPEED_DPS) & (angle_deg >= angle_deg.max() - HOLD_BAND_DEG)
+    motion_g = float(np.linalg.norm(kin["accel_g"], axis=1).max())
+    inside = [e for e in abrupt if rep["start_s"] <= e["t_s"] <= rep["end_s"]]
     out = {k: round(rep[k], 4) for k in ("start_s", "far_s", "return_s", "end_s")}
     out.update({
         "to_far_s": round(rep["far_s"] - rep["start_s"], 4),
@@ -241,7 +246,10 @@ def _rep_truth(model: BodyModel, rep: dict) -> dict:
         "peak_angle_deg": round(float(angle_deg.max()), 3),
         "hold_s": round(_longest_run_s(ok, dt), 4),
         "peak_speed_dps": round(float(speed_dps.max()), 2),
-        "peak_accel_g": round(float(np.linalg.norm(kin["accel_g"], axis=1).max()), 4),
+        "back_s": round(rep["end_s"] - rep["return_s"], 4),
+        "peak_accel_g": round(max([motion_g] + [e["peak_accel_g"] for e in inside]), 4),
+        "peak_motion_accel_g": round(motion_g, 4),
+        "abrupt_count": len(inside),
         "fast": rep["fast"],
         "planned_hold_s": round(rep["planned_hold_s"], 4),
     })
@@ -261,6 +269,10 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
     done fast (0.9-1.2 s each way, longer if the 0.35 g margin needs it); by default none on clean
     traces and some on messy ones.
+
+    Truth per rep: instants `start_s`, `far_s`, `return_s` (leaves the far end; note the host's
+    rep tables use `return_s` for the return's duration), `end_s`; durations `to_far_s`, `hold_s`,
+    `back_s`, `duration_s`; `rom_deg`, `peak_speed_dps`, `peak_accel_g`, `abrupt_count`.
     """
     _check_args(exercise, reps, rate_hz, n_abrupt, duration_s, fast_reps)
     # Exercise and messiness take part in the seed so every (seed, kind) is its own person.
@@ -376,7 +388,10 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         rate_dps = kin["omega_dps"] @ mount_r + bias_dps
         gyro_dps = _quantise(rate_dps + rng.normal(0, GYRO_NOISE_DPS, size=(n, 3)), GYRO_LSB_PER_DPS)
 
-    rep_truth = [{"rep": k + 1, **_rep_truth(model, r)} for k, r in enumerate(sched.reps)]
+    rep_truth = [{"rep": k + 1, **_rep_truth(model, r, abrupt)} for k, r in enumerate(sched.reps)]
+    for event in abrupt:
+        event["rep"] = next((r["rep"] for r in rep_truth
+                             if r["start_s"] <= event["t_s"] <= r["end_s"]), None)
 
     def interval(c):
         return {"start_s": round(c.t0, 4), "end_s": round(c.t1, 4)} if c else None
