@@ -76,6 +76,9 @@ _T_JERK_MS = const(15)       # accel smoothing before differencing for jerk
 _BIAS_GATE_DPS = const(12)   # never learn a bias from a rotation faster than this
 _HOLD_DEBOUNCE_MS = const(60)
 _ABRUPT_QUIET_MS = const(250)  # an abrupt event ends after this long below both limits
+_SEARCH_MS = const(2000)     # never still this long: anchor at a turning point instead
+_TURN_SP2 = const(6400)      # (20 deg/s in Q2)^2: slow enough to be a turning point
+_TURN_CDPS = const(2000)     # the same in centidegrees/s
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -345,8 +348,9 @@ class Detector:
         self._still_for = 0
         self._anchored = False
         self._b_armed = False
-        self._rate = 0                                   # accel-only angular rate, cdeg/s
-        self._prev_th = 0
+        self._rx = self._ry = self._rz = 0               # accel-only gravity rate, Q14/1024 ms
+        self._px = self._py = self._pz = 0               # previous gravity estimate
+        self._search_ms = 0
         self._rom_last = 0                               # last two reps' range, cdeg
         self._rom_prev = 0
         self._speed = 0
@@ -384,9 +388,9 @@ class Detector:
         if self._n == 0:
             self._n = 1
             self._t = t
-            self._gx = self._fx = self._sx = self._jx = ax
-            self._gy = self._fy = self._sy = self._jy = ay
-            self._gz = self._fz = self._sz = self._jz = az
+            self._gx = self._fx = self._sx = self._jx = self._px = ax
+            self._gy = self._fy = self._sy = self._jy = self._py = ay
+            self._gz = self._fz = self._sz = self._jz = self._pz = az
             self._a.reset(t)
             self._b.reset(t)
             return 0
@@ -505,27 +509,35 @@ class Detector:
         jerk = _mag3(dx, dy, dz) * 1000 // (dt << 14)     # g/s
         flags |= self._abrupt(t, lin2, jerk)
 
+        if self.has_gyro:
+            speed = sp2
+            hold_still = sp2 < self._hold_sp2
+            turning = sp2 < _TURN_SP2
+        else:
+            # Angular speed from how fast the gravity direction moves: the rate vector is
+            # smoothed before taking its length, so sensor noise averages out instead of adding up.
+            k = self._k_rate
+            self._rx += ((((self._gx - self._px) << 10) // dt - self._rx) * k) >> 14
+            self._ry += ((((self._gy - self._py) << 10) // dt - self._ry) * k) >> 14
+            self._rz += ((((self._gz - self._pz) << 10) // dt - self._rz) * k) >> 14
+            speed = (_mag3(self._rx, self._ry, self._rz) * 358) >> 10    # cdeg/s
+            hold_still = speed < self._hold_rate_cd
+            turning = speed < _TURN_CDPS
+        self._px = self._gx
+        self._py = self._gy
+        self._pz = self._gz
+
         if not self._anchored:
-            if self._still_for >= self._still_ms:
+            self._search_ms += dt
+            # Held still: that is the start position. Never still (continuous reps): take a
+            # turning point of the movement instead, after a while.
+            if self._still_for >= self._still_ms or (self._search_ms >= _SEARCH_MS and turning):
                 self._anchor(t)
                 flags |= EV_ANCHOR
             return flags
 
         a = self._a
         th = a.angle(self._gx, self._gy, self._gz)
-        if self.has_gyro:
-            speed = sp2
-            hold_still = sp2 < self._hold_sp2
-        else:
-            r = (th - self._prev_th) * 1000 // dt
-            if r > 100000:
-                r = 100000
-            elif r < -100000:
-                r = -100000
-            self._rate += ((r - self._rate) * self._k_rate) >> 14
-            speed = self._rate if self._rate > 0 else -self._rate
-            hold_still = speed < self._hold_rate_cd
-        self._prev_th = th
         if hold_still:
             a.fast_ms = 0
         else:
@@ -540,7 +552,7 @@ class Detector:
         if a.out:
             if not was_out:
                 self._b_armed = False
-            flags |= self._while_out(t, th, hold_still, lin2, speed)
+            flags |= self._while_out(t, th, hold_still, lin2, speed, turning)
         else:
             self.phase = PHASE_REST
             # Follow slow changes of the start posture while resting still near it.
@@ -559,7 +571,7 @@ class Detector:
         return self._speed // 100
 
     @micropython.native
-    def _while_out(self, t, th, hold_still, lin2, speed):
+    def _while_out(self, t, th, hold_still, lin2, speed, turning):
         a = self._a
         flags = 0
         rom_thr = self._rom_min_cd
@@ -611,8 +623,8 @@ class Detector:
             a.reset(t)                      # a partial dip: back home, nothing to report
             self._b_armed = False
             self.phase = PHASE_REST
-        elif dur > self._rep_max_ms and self._still_for >= self._still_ms:
-            # Out too long and now still somewhere else: that is the new start position.
+        elif dur > self._rep_max_ms and (self._still_for >= self._still_ms or (turning and not self._b_armed)):
+            # Out too long and now still (or turning) somewhere else: the new start position.
             a.set_ref(self._gx, self._gy, self._gz)
             a.reset(t)
             self._b_armed = False
