@@ -305,6 +305,9 @@ def test_duration_pads_with_more_sets_and_rests():
 @pytest.mark.parametrize("kwargs, match", [
     ({"exercise": "squat"}, "unknown exercise 'squat'; valid: good-morning, hyperextension"),
     ({"reps": -1}, "reps"),
+    ({"reps": True}, "reps"),
+    ({"seed": -1}, "seed"),
+    ({"duration_s": 20}, "duration_s=20 is too short for 3 reps"),
     ({"rate_hz": 5}, "rate_hz"),
     ({"n_abrupt": -2}, "n_abrupt"),
     ({"fast_reps": 9}, "fast_reps"),

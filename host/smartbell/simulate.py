@@ -147,11 +147,13 @@ class _Schedule:
         del self.reps[n_reps:], self.dips[n_dips:], self.pauses[n_pauses:]
 
 
-def _check_args(exercise, reps, rate_hz, n_abrupt, duration_s, fast_reps) -> None:
+def _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps) -> None:
     if exercise not in EXERCISES:
         raise SimulationError(f"unknown exercise {exercise!r}; valid: {', '.join(EXERCISES)}")
-    if not isinstance(reps, (int, np.integer)) or reps < 0:
-        raise SimulationError(f"reps must be a whole number >= 0, got {reps!r}")
+    for name, value in (("reps", reps), ("seed", seed), ("fast_reps", fast_reps)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                  or value < 0):
+            raise SimulationError(f"{name} must be a whole number >= 0, got {value!r}")
     if rate_hz is not None and not 10.0 <= rate_hz <= 1000.0:
         raise SimulationError(f"rate_hz must be within 10..1000 Hz, got {rate_hz!r}")
     if n_abrupt is not None and n_abrupt < 0:
@@ -274,7 +276,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     rep tables use `return_s` for the return's duration), `end_s`; durations `to_far_s`, `hold_s`,
     `back_s`, `duration_s`; `rom_deg`, `peak_speed_dps`, `peak_accel_g`, `abrupt_count`.
     """
-    _check_args(exercise, reps, rate_hz, n_abrupt, duration_s, fast_reps)
+    _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps)
     # Exercise and messiness take part in the seed so every (seed, kind) is its own person.
     rng = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy)])
     body = _body(exercise, rng)
@@ -336,15 +338,14 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         else:
             hold_kind = "normal"
         sched.rep(fast=fast, hold_kind=hold_kind)
+        i += 1
         if duration_s is not None and sched.theta.end_s + tail_s > duration_s:
+            if i <= reps:
+                raise SimulationError(f"duration_s={duration_s:g} is too short for {reps} reps "
+                                      f"(this set needs at least {sched.theta.end_s + tail_s:.0f} s)")
             sched.restore(snap)
             break
-        i += 1
     if duration_s is not None:
-        if len(sched.reps) < reps:
-            need = sched.theta.end_s + tail_s
-            raise SimulationError(f"duration_s={duration_s:g} is too short for {reps} reps "
-                                  f"(fitted {len(sched.reps)} in {need:.0f} s)")
         tail_rest = duration_s - sched.theta.end_s - (tail_s - tail_rest)
 
     sched.rest(tail_rest)
