@@ -40,7 +40,7 @@ def test_example_plan_loads_in_order():
 def test_defaults_and_dict_round_trip(tmp_path):
     plan = load_plan(write(tmp_path, GOOD), check_specs=False)
     ex = plan.exercises[0]
-    assert ex.rest_s == 60.0 and ex.tempo_s is None and ex.spec == {}
+    assert ex.rest_s == 60.0 and ex.hold_s == 2.0 and ex.spec == {}
     assert Plan.from_dict(plan.to_dict(), source=plan.source, check_specs=False) == plan
 
 
@@ -85,6 +85,46 @@ def test_structural_errors(tmp_path):
     assert issubclass(PlanError, SmartbellError) and issubclass(PlanError, ValueError)
 
 
+def test_example_plan_spec_overrides_are_applied():
+    plan = load_plan(EXAMPLE)  # checks every exercise against its spec
+    gm = plan.spec_for("good-morning")
+    assert gm.limits["hold_min_s"] == 3.0  # hold_s
+    assert gm.limits["weight_max_kg"] == 3.0  # weight_kg
+    assert gm.limits["rom_max_deg"] == 45.0 and gm.limits["to_far_min_s"] == 2.0  # [spec] table
+    assert gm.limits["rom_min_deg"] == 25.0  # untouched: the spec's own
+    assert gm.check_rep({"rom_deg": 50, "to_far_s": 2.5, "hold_s": 3.5, "return_s": 2.5,
+                         "duration_s": 9}, weight_kg=3.0)["check_rom"] == "too deep"
+    with pytest.raises(PlanError, match="no exercise 'generic'"):
+        plan.spec_for("generic")
+
+
+@pytest.mark.parametrize("extra, key, problem", [
+    ('name = "good-morning"', "exercises[0].name", "unknown exercise 'squat'"),
+    ("weight_kg = 1.5", "exercises[0] (good-morning).weight_kg", "above the limit of 5 kg"),
+    ("[exercises.spec]\nrom_min = 10", "exercises[0] (good-morning).spec.rom_min", "unknown key"),
+    ("[exercises.spec]\nrom_max_deg = 500", "exercises[0] (good-morning).spec.rom_max_deg",
+     "outside"),
+    ("[exercises.spec]\nrom_min_deg = 80", "exercises[0] (good-morning).spec", "larger than"),
+    ("hold_s = 2", "exercises[0] (good-morning).hold_s", "larger than hold_max_s"),
+])
+def test_plans_are_checked_against_the_spec(tmp_path, extra, key, problem):
+    text = GOOD
+    if extra.startswith("[exercises.spec]"):
+        text += extra.replace("\\n", "\n") + "\n"
+    elif extra.startswith("name"):
+        text = text.replace(extra, 'name = "squat"')
+    elif extra.startswith("weight"):
+        text = text.replace(extra, "weight_kg = 7.5")
+    else:
+        text = text.replace(extra, "hold_s = 20")
+    path = write(tmp_path, text)
+    with pytest.raises(PlanError) as err:
+        load_plan(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: {key}"), msg
+    assert problem in msg, msg
+
+
 def test_plan_check_cli(tmp_path, capsys):
     from smartbell.cli import main
 
@@ -92,3 +132,6 @@ def test_plan_check_cli(tmp_path, capsys):
     assert main(["plan", "check", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "reps: must be 1 to 100" in err and str(bad) in err
+    assert main(["plan", "check", str(EXAMPLE)]) == 0
+    out = capsys.readouterr().out
+    assert "ok: plan for P-07" in out and "good-morning: 3 x 8, hold 3 s, max 3 kg" in out

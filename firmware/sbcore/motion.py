@@ -623,7 +623,8 @@ class Detector:
             a.reset(t)                      # a partial dip: back home, nothing to report
             self._b_armed = False
             self.phase = PHASE_REST
-        elif dur > self._rep_max_ms and (self._still_for >= self._still_ms or (turning and not self._b_armed)):
+        elif dur > self._rep_max_ms and not (self._b_armed and b.out) and (
+                self._still_for >= self._still_ms or (turning and not self._b_armed)):
             # Out too long and now still (or turning) somewhere else: the new start position.
             a.set_ref(self._gx, self._gy, self._gz)
             a.reset(t)

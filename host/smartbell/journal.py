@@ -31,6 +31,14 @@ API::
     j.end_session(sid, ended_at=aware_dt, summary={...})
     j.sessions(patient=None, since=None) -> list[dict];  j.session(sid) -> dict
     j.events(sid, type=None) -> DataFrame (fields expanded to columns);  j.raw(sid), j.faults(sid)
+    record_analysis(j, "trace.csv", "good-morning", plan=plan) -> sid   # a session without BLE
+
+``spec`` is the spec the reps are checked against, as ``dataclasses.asdict(spec)`` (with a
+plan: ``asdict(plan.spec_for(exercise))``); ``exercise_plan`` is ``plan.to_dict()`` or ``{}``.
+Event ``fields`` use the host names of docs/architecture.md: a rep ``rep, start_s, end_s,
+to_far_s, hold_s, return_s, duration_s, rom_deg, peak_speed_dps, peak_accel_g`` (optionally
+``weight_kg`` if it changed mid-session); an abrupt event ``t_s, peak_accel_g, jerk_gps``; a hold
+``t_s, hold_s, angle_deg``.
 
 ``add_event`` returns False for a sequence number already journaled in that session (a replay
 after a reconnect), so a rep is never counted twice.
@@ -42,10 +50,11 @@ import os
 import secrets
 import sqlite3
 import threading
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from smartbell import SmartbellError
@@ -375,6 +384,74 @@ class Journal:
                                          "raw_bytes"])
         df["host_time"] = pd.to_datetime(df["host_time"], utc=True, format="ISO8601")
         return df
+
+
+# -- a journal session from a raw trace, without BLE (tests, benchmarks, demos) -----------------
+REP_FIELDS = ["rep", "start_s", "end_s", "to_far_s", "hold_s", "return_s", "duration_s",
+              "rom_deg", "peak_speed_dps", "peak_accel_g"]
+_EVENT_FIELDS = {"abrupt": ["t_s", "peak_accel_g", "jerk_gps"], "hold": ["t_s", "hold_s",
+                                                                         "angle_deg"]}
+
+
+def record_analysis(journal: Journal, trace, exercise: str, *, plan=None, patient: str = "SIM",
+                    weight_kg: float | None = None, started_at: datetime | None = None,
+                    set_no: int = 1, session_id: str | None = None, raw: bool = False,
+                    end: bool = True, rest_s: float = 60.0) -> str:
+    """Run ``smartbell.analyze`` on a trace (path or simulator/analyze ``Trace``) and journal the
+    result as a logger would: events in time order with consecutive seq numbers, host times =
+    ``started_at`` + device seconds. With ``session_id`` the trace is appended as another set,
+    its device times shifted to start ``rest_s`` after the session's last event."""
+    from dataclasses import asdict
+
+    from smartbell.analyze import Trace, analyze, read_trace
+    from smartbell.spec import load_spec
+
+    if not isinstance(trace, Trace):
+        trace = (read_trace(trace) if isinstance(trace, (str, os.PathLike))
+                 else Trace(trace.t_s, trace.accel_g, trace.gyro_dps))
+    spec = plan.spec_for(exercise) if plan is not None else load_spec(exercise)
+    result = analyze(trace, spec, weight_kg=weight_kg)
+    if session_id is None:
+        started_at = started_at or datetime.now(timezone.utc)
+        session_id = journal.start_session(
+            patient=plan.patient if plan is not None else patient,
+            exercise_plan=plan.to_dict() if plan is not None else {}, spec_name=spec.name,
+            spec=asdict(spec), weight_kg=weight_kg, device_name="simulated",
+            device_id="00:00:00:00:00:00", firmware_version="simulated",
+            started_at=started_at)
+    else:
+        started_at = datetime.fromisoformat(journal.session(session_id)["started_at"])
+    with journal._lock:
+        last, last_ms = journal._conn.execute(
+            "SELECT MAX(seq), MAX(t_ms) FROM events WHERE session_id=?", (session_id,)).fetchone()
+    # One continuous device clock across the sets of a session: later sets are shifted by whole
+    # milliseconds, after the detector ran, so their measurements equal `analyze` on the trace.
+    shift = 0.0 if last_ms is None else round(last_ms / 1000 + rest_s - float(trace.t_s[0]), 3)
+    items = [(r["end_s"], "rep", {k: r[k] for k in REP_FIELDS})
+             for r in result.reps.to_dict("records")]
+    for e in result.events.to_dict("records"):
+        if e["type"] in _EVENT_FIELDS:
+            items.append((e["t_s"], e["type"], {k: e[k] for k in _EVENT_FIELDS[e["type"]]}))
+    items.sort(key=lambda it: it[0])
+    seq = -1 if last is None else last
+    for t_s, kind, fields in items:
+        seq += 1
+        t_s = round(t_s + shift, 3)
+        fields = {k: (int(v) if k == "rep" else
+                      round(float(v) + shift, 3) if k in ("start_s", "end_s", "t_s") else float(v))
+                  for k, v in fields.items()}
+        journal.add_event(session_id, seq=seq, type=kind, t_ms=int(round(t_s * 1000)),
+                          host_time=started_at + timedelta(seconds=t_s), exercise=spec.name,
+                          set_no=set_no, fields=fields)
+    if raw:
+        gyro = (trace.gyro_dps if trace.gyro_dps is not None
+                else np.full_like(trace.accel_g, np.nan))
+        journal.add_raw_samples(session_id,
+                                np.column_stack([trace.t_s + shift, trace.accel_g, gyro]))
+    if end:
+        ended = started_at + timedelta(seconds=float(trace.t_s[-1]) + shift)
+        journal.end_session(session_id, ended, result.summary)
+    return session_id
 
 
 # -- `smartbell sessions` ----------------------------------------------------------------------

@@ -36,7 +36,6 @@ class PlannedExercise:
     hold_s: float | None = None
     weight_kg: float | None = None
     rest_s: float = 60.0
-    tempo_s: float | None = None
     spec: dict = field(default_factory=dict)
     notes: str = ""
 
@@ -56,11 +55,12 @@ class Plan:
         return next((e for e in self.exercises if e.name == name), None)
 
     def spec_for(self, name: str):
-        """The exercise's spec with the plan's overrides applied."""
+        """The exercise's ``smartbell.spec.Spec`` with the plan's overrides applied: what the
+        logger checks reps against (and journals with the session)."""
         ex = self.exercise(name)
         if ex is None:
             raise PlanError(f"{self.source}: no exercise {name!r} in this plan")
-        return _load_spec(name, ex.spec, self.source, "exercises")
+        return _effective_spec(ex, self.source, f"exercises[{self.exercises.index(ex)}] ({name})")
 
     def to_dict(self) -> dict:
         """JSON-able form, kept in the journal with each session (``from_dict`` reads it back)."""
@@ -93,7 +93,6 @@ _EXERCISE_KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
     "hold_s": ((int, float), False),
     "weight_kg": ((int, float), False),
     "rest_s": ((int, float), False),
-    "tempo_s": ((int, float), False),
     "spec": ((dict,), False),
     "notes": ((str,), False),
 }
@@ -132,26 +131,29 @@ def _date(value, key: str, source: str) -> dt.date | None:
         raise PlanError(f"{source}: {key}: not a date (YYYY-MM-DD): {value!r}") from None
 
 
-def _load_spec(name: str, overrides: dict, source: str, where: str):
-    from smartbell.spec import load_spec  # the lead's module; imported late, it is heavy-ish
+def _effective_spec(ex: PlannedExercise, source: str, where: str):
+    """The exercise's spec with the plan's overrides: its ``spec`` table, then ``hold_s`` as the
+    minimum hold and ``weight_kg`` as the weight limit (never above the spec's own limit)."""
+    from smartbell.spec import load_spec  # imported late: the detector tables come with it
 
     try:
-        spec = load_spec(name)
+        spec = load_spec(ex.name)
     except SmartbellError as exc:
-        raise PlanError(f"{source}: {where}.name: unknown exercise {name!r} ({exc})") from None
-    if overrides:
-        try:
-            spec = spec.with_overrides(overrides)
-        except SmartbellError as exc:
-            raise PlanError(f"{source}: {where}.spec: {exc}") from None
-    return spec
-
-
-def _spec_weight_limit(spec) -> float | None:
-    limits = getattr(spec, "limits", None) or {}
-    value = limits.get("weight_kg") if isinstance(limits, dict) else getattr(limits, "weight_kg",
-                                                                             None)
-    return None if value is None else float(value)
+        raise PlanError(f"{source}: {where}.name: {exc}") from None
+    try:
+        spec = spec.with_limits(**ex.spec)
+    except SmartbellError as exc:
+        key = next((k for k in ex.spec if f"] {k}:" in str(exc)), "")
+        raise PlanError(f"{source}: {where}.spec{'.' + key if key else ''}: "
+                        f"{str(exc).split(': ', 2)[-1]}") from None
+    limit = spec.weight_max_kg
+    if ex.weight_kg is not None and limit is not None and ex.weight_kg > limit:
+        raise PlanError(f"{source}: {where}.weight_kg: {ex.weight_kg:g} kg is above the limit of "
+                        f"{limit:g} kg in the {ex.name} spec")
+    try:
+        return spec.with_limits(hold_min_s=ex.hold_s, weight_max_kg=ex.weight_kg)
+    except SmartbellError as exc:
+        raise PlanError(f"{source}: {where}.hold_s: {str(exc).split(': ', 2)[-1]}") from None
 
 
 def _parse(data: Any, source: str, check_specs: bool) -> Plan:
@@ -184,8 +186,7 @@ def _parse(data: Any, source: str, check_specs: bool) -> Plan:
         for key, lo, hi in (("sets", 1, 20), ("reps", 1, 100)):
             if not lo <= raw[key] <= hi:
                 raise PlanError(f"{source}: {where}.{key}: must be {lo} to {hi}, got {raw[key]}")
-        for key, hi in (("hold_s", 60.0), ("weight_kg", 50.0), ("rest_s", 900.0),
-                        ("tempo_s", 30.0)):
+        for key, hi in (("hold_s", 60.0), ("weight_kg", 50.0), ("rest_s", 900.0)):
             v = raw.get(key)
             if v is not None and not 0 <= v <= hi:
                 raise PlanError(f"{source}: {where}.{key}: must be 0 to {hi:g}, got {v}")
@@ -194,14 +195,9 @@ def _parse(data: Any, source: str, check_specs: bool) -> Plan:
             hold_s=None if raw.get("hold_s") is None else float(raw["hold_s"]),
             weight_kg=None if raw.get("weight_kg") is None else float(raw["weight_kg"]),
             rest_s=float(raw.get("rest_s", 60.0)),
-            tempo_s=None if raw.get("tempo_s") is None else float(raw["tempo_s"]),
             spec=dict(raw.get("spec") or {}), notes=raw.get("notes", ""))
         if check_specs:
-            spec = _load_spec(name, ex.spec, source, where)
-            limit = _spec_weight_limit(spec)
-            if ex.weight_kg is not None and limit is not None and ex.weight_kg > limit:
-                raise PlanError(f"{source}: {where}.weight_kg: {ex.weight_kg:g} kg is above the "
-                                f"spec's limit of {limit:g} kg")
+            _effective_spec(ex, source, where)
         exercises.append(ex)
     return Plan(patient=patient, exercises=tuple(exercises), therapist=data.get("therapist", ""),
                 starts=starts, ends=ends, sessions_per_week=spw, notes=data.get("notes", ""),
