@@ -99,7 +99,7 @@ def test_example_plan_spec_overrides_are_applied():
 
 
 @pytest.mark.parametrize("extra, key, problem", [
-    ('name = "good-morning"', "exercises[0].name", "unknown exercise 'squat'"),
+    ('name = "good-morning"', "exercises[0] (squat).name", "unknown exercise 'squat'"),
     ("weight_kg = 1.5", "exercises[0] (good-morning).weight_kg", "above the limit of 5 kg"),
     ("[exercises.spec]\nrom_min = 10", "exercises[0] (good-morning).spec.rom_min", "unknown key"),
     ("[exercises.spec]\nrom_max_deg = 500", "exercises[0] (good-morning).spec.rom_max_deg",
@@ -123,6 +123,17 @@ def test_plans_are_checked_against_the_spec(tmp_path, extra, key, problem):
     msg = str(err.value)
     assert msg.startswith(f"{path}: {key}"), msg
     assert problem in msg, msg
+
+
+def test_spec_file_beside_the_plan(tmp_path):
+    spec = (PLANS_DIR.parent / "specs" / "good-morning.toml").read_text()
+    (tmp_path / "mine.toml").write_text(spec.replace("weight_max_kg = 5.0", "weight_max_kg = 1.0"))
+    path = write(tmp_path, GOOD.replace('"good-morning"', '"mine.toml"'))
+    with pytest.raises(PlanError, match=r"weight_kg: 1.5 kg is above the limit of 1 kg"):
+        load_plan(path)
+    plan = load_plan(write(tmp_path, GOOD.replace('"good-morning"', '"mine.toml"')
+                           .replace("weight_kg = 1.5", "weight_kg = 0.5")))
+    assert plan.spec_for("mine.toml").weight_max_kg == 0.5
 
 
 def test_plan_check_cli(tmp_path, capsys):

@@ -71,8 +71,8 @@ class Plan:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict, source: str = "<plan>", check_specs: bool = True) -> "Plan":
-        return _parse(data, source, check_specs)
+    def from_dict(cls, data: dict, source: str | None = None, check_specs: bool = True) -> "Plan":
+        return _parse(data, source or data.get("source") or "<plan>", check_specs)
 
 
 # key -> (type(s), required). Types are checked before values so messages stay specific.
@@ -136,8 +136,11 @@ def _effective_spec(ex: PlannedExercise, source: str, where: str):
     minimum hold and ``weight_kg`` as the weight limit (never above the spec's own limit)."""
     from smartbell.spec import load_spec  # imported late: the detector tables come with it
 
+    name = ex.name
+    if name.endswith(".toml") and not Path(name).is_absolute() and Path(source).is_file():
+        name = str(Path(source).parent / name)  # a therapist's spec sent along with the plan
     try:
-        spec = load_spec(ex.name)
+        spec = load_spec(name)
     except SmartbellError as exc:
         raise PlanError(f"{source}: {where}.name: {exc}") from None
     try:

@@ -1,0 +1,272 @@
+"""CSV export of journaled sessions for the therapist: one row per rep, one row per set.
+
+``smartbell export SESSION --out reps.csv`` writes ``reps.csv``, ``reps.sets.csv`` and
+``reps.meta.json`` (device, firmware, the full spec and plan of each session); ``--all --since
+DATE [--patient P]`` exports many sessions into the same three files. Every column is described
+in ``docs/therapist.md``; metadata needed to read a row (device id, firmware, spec) is also in
+each row so a file cut down in a spreadsheet still says where its numbers came from.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from smartbell import SmartbellError, __version__
+from smartbell.journal import Journal
+from smartbell.spec import CHECKS, Spec, load_spec
+
+# Spec checks in the spec module's fixed order, so files from different specs line up; a spec
+# that does not make a check writes "-".
+CHECK_COLUMNS = list(CHECKS)
+UNCHECKED = "unchecked"  # verdict when the rep's spec cannot be loaded any more
+REP_MEASURES = ["start_s", "to_far_s", "hold_s", "return_s", "end_s", "duration_s", "rom_deg",
+                "peak_speed_dps", "peak_accel_g"]
+META_COLUMNS = ["spec_name", "device_id", "firmware_version"]
+REP_COLUMNS = (["session_id", "patient", "time", "exercise", "set", "rep", "weight_kg"]
+               + REP_MEASURES + ["hold_target_s", "abrupt_count"] + CHECK_COLUMNS
+               + ["verdict"] + META_COLUMNS)
+SET_COLUMNS = (["session_id", "patient", "time", "exercise", "set", "weight_kg", "reps_planned",
+                "reps_done", "reps_passed", "hold_mean_s", "hold_target_s", "rom_mean_deg",
+                "to_far_mean_s", "to_far_min_s", "return_mean_s", "return_min_s",
+                "abrupt_count"]
+               + META_COLUMNS)
+
+
+class ExportError(SmartbellError, ValueError):
+    """Nothing to export, or an output path that cannot be written."""
+
+
+def _local_iso(ts: pd.Series, offset_from: str) -> pd.Series:
+    """UTC timestamps as ISO 8601 strings in the session's own UTC offset (the patient's clock)."""
+    tz = datetime.fromisoformat(offset_from).tzinfo or timezone.utc
+    return ts.dt.tz_convert(tz).map(lambda t: t.isoformat(timespec="seconds"), na_action="ignore")
+
+
+def spec_from_dict(data: dict) -> Spec:
+    """Rebuild a spec journaled as ``dataclasses.asdict(spec)``."""
+    names = {f.name for f in fields(Spec)}
+    return Spec(**{k: v for k, v in data.items() if k in names})
+
+
+class _Checker:
+    """The spec each exercise of a session was checked against, loaded once per exercise: the
+    journaled spec for the session's own exercise, else the plan's version, else the shipped one."""
+
+    def __init__(self, session: dict):
+        self.session = session
+        self._specs: dict[str, Spec | None] = {}
+
+    def spec(self, exercise: str) -> Spec | None:
+        if exercise not in self._specs:
+            self._specs[exercise] = self._load(exercise)
+        return self._specs[exercise]
+
+    def _load(self, exercise: str) -> Spec | None:
+        from smartbell.plan import Plan
+
+        stored = self.session.get("spec") or {}
+        if stored.get("name") == exercise and "limits" in stored:
+            try:
+                return spec_from_dict(stored)
+            except TypeError:
+                pass  # an older or partial record: fall through to the plan / shipped spec
+        plan = self.session.get("exercise_plan") or {}
+        try:
+            if any(e.get("name") == exercise for e in plan.get("exercises", [])):
+                return Plan.from_dict(plan, check_specs=False).spec_for(exercise)
+            return load_spec(exercise)
+        except SmartbellError:
+            return None
+
+    def check(self, exercise: str, rep: dict, abrupt_count: int, weight_kg) -> dict:
+        spec = self.spec(exercise)
+        if spec is None:
+            return {c: "" for c in CHECK_COLUMNS} | {"verdict": UNCHECKED}
+        return spec.check_rep(rep, abrupt_count=abrupt_count, weight_kg=weight_kg)
+
+    def limit(self, exercise: str, key: str) -> float | None:
+        spec = self.spec(exercise)
+        return None if spec is None else spec.limits.get(key)
+
+
+def _planned(session: dict) -> dict[str, dict]:
+    plan = session.get("exercise_plan") or {}
+    return {e.get("name"): e for e in plan.get("exercises", []) if isinstance(e, dict)}
+
+
+def _session_reps(j: Journal, session: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(reps with checks, abrupt events) for one session, in the export's column order."""
+    sid = session["id"]
+    events = j.events(sid)
+    reps = events[events["type"] == "rep"].copy()
+    abrupt = events[events["type"] == "abrupt"]
+    for col in REP_MEASURES + ["rep"]:
+        if col not in reps.columns:
+            reps[col] = np.nan
+    out = pd.DataFrame(index=reps.index)
+    out["session_id"] = sid
+    out["patient"] = session["patient"]
+    out["time"] = _local_iso(reps["host_time"], session["started_at"])
+    out["exercise"] = reps["exercise"]
+    out["set"] = reps["set_no"].astype("Int64")
+    out["rep"] = reps["rep"].astype("Int64")
+    weight = reps["weight_kg"] if "weight_kg" in reps.columns else pd.Series(np.nan, reps.index)
+    out["weight_kg"] = weight.fillna(session["weight_kg"]).astype("float64")
+    for col in REP_MEASURES:
+        out[col] = reps[col].astype("float64")
+    checker = _Checker(session)
+    out["hold_target_s"] = pd.Series([checker.limit(e, "hold_min_s") for e in reps["exercise"]],
+                                     index=reps.index, dtype="float64")
+    # Abrupt events count against the rep they fall in (same exercise and set, start..end).
+    a_t = abrupt["t_s"].to_numpy(dtype="float64") if len(abrupt) else np.empty(0)
+    a_key = list(zip(abrupt["exercise"], abrupt["set_no"])) if len(abrupt) else []
+    counts = []
+    for ex, set_no, s, e in zip(out["exercise"], out["set"], out["start_s"], out["end_s"]):
+        same = np.array([k == (ex, set_no) for k in a_key], dtype=bool)
+        counts.append(int(np.count_nonzero(same & (a_t >= s) & (a_t <= e))))
+    out["abrupt_count"] = pd.array(counts, dtype="Int64")
+    rows = out[["rep"] + REP_MEASURES].to_dict("records")
+    checks = [checker.check(ex, rec, abrupt_count=n, weight_kg=None if pd.isna(w) else w)
+              for ex, rec, n, w in zip(out["exercise"], rows, counts, out["weight_kg"])]
+    for col in CHECK_COLUMNS + ["verdict"]:
+        out[col] = pd.Series([c[col] for c in checks], index=reps.index, dtype=object)
+    out["spec_name"] = session["spec_name"]
+    out["device_id"] = session["device_id"]
+    out["firmware_version"] = session["firmware_version"]
+    return out[REP_COLUMNS].reset_index(drop=True), abrupt, checker
+
+
+def _session_sets(session: dict, reps: pd.DataFrame, abrupt: pd.DataFrame,
+                  checker: _Checker) -> pd.DataFrame:
+    """One row per set done, plus planned sets that were not done (reps_done 0)."""
+    planned = _planned(session)
+    keys = list(dict.fromkeys(zip(reps["exercise"], reps["set"])))
+    for name, p in planned.items():
+        for set_no in range(1, int(p.get("sets") or 0) + 1):
+            if (name, set_no) not in keys:
+                keys.append((name, set_no))
+    order = {name: i for i, name in enumerate(planned)}
+    keys.sort(key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1] or 0))
+    rows = []
+    for ex, set_no in keys:
+        r = reps[(reps["exercise"] == ex) & (reps["set"] == set_no)]
+        a = abrupt[(abrupt["exercise"] == ex) & (abrupt["set_no"] == set_no)]
+        p = planned.get(ex, {})
+        rows.append({
+            "session_id": session["id"], "patient": session["patient"],
+            "time": r["time"].iloc[0] if len(r) else None, "exercise": ex, "set": set_no,
+            "weight_kg": r["weight_kg"].iloc[0] if len(r) else session["weight_kg"],
+            "reps_planned": p.get("reps"), "reps_done": len(r),
+            "reps_passed": int((r["verdict"] == "ok").sum()),
+            "hold_mean_s": r["hold_s"].mean(), "hold_target_s": checker.limit(ex, "hold_min_s"),
+            "rom_mean_deg": r["rom_deg"].mean(), "to_far_mean_s": r["to_far_s"].mean(),
+            "to_far_min_s": checker.limit(ex, "to_far_min_s"),
+            "return_mean_s": r["return_s"].mean(),
+            "return_min_s": checker.limit(ex, "return_min_s"),
+            "abrupt_count": len(a), "spec_name": session["spec_name"],
+            "device_id": session["device_id"], "firmware_version": session["firmware_version"],
+        })
+    sets = pd.DataFrame(rows, columns=SET_COLUMNS)
+    for col in ("hold_mean_s", "rom_mean_deg", "to_far_mean_s", "return_mean_s"):
+        sets[col] = sets[col].astype("float64").round(3)
+    for col in ("set", "reps_planned", "reps_done", "reps_passed", "abrupt_count"):
+        sets[col] = sets[col].astype("Int64")
+    for col in ("weight_kg", "hold_target_s", "to_far_min_s", "return_min_s"):
+        sets[col] = sets[col].astype("float64")
+    return sets
+
+
+def tables(j: Journal, session_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
+    """(reps, sets, sessions) for the given sessions, in the documented column order."""
+    reps, sets, sessions = [], [], []
+    for sid in session_ids:
+        session = j.session(sid)
+        r, abrupt, checker = _session_reps(j, session)
+        reps.append(r)
+        sets.append(_session_sets(session, r, abrupt, checker))
+        sessions.append(session)
+    rep_df = pd.concat(reps, ignore_index=True) if reps else pd.DataFrame(columns=REP_COLUMNS)
+    set_df = pd.concat(sets, ignore_index=True) if sets else pd.DataFrame(columns=SET_COLUMNS)
+    return rep_df[REP_COLUMNS], set_df[SET_COLUMNS], sessions
+
+
+def companion_paths(out: str | Path) -> tuple[Path, Path, Path]:
+    """``reps.csv`` -> (``reps.csv``, ``reps.sets.csv``, ``reps.meta.json``)."""
+    out = Path(out)
+    stem = out.name[: -len(out.suffix)] if out.suffix else out.name
+    return out, out.with_name(stem + ".sets.csv"), out.with_name(stem + ".meta.json")
+
+
+def export_sessions(j: Journal, session_ids: list[str], out: str | Path) -> tuple[Path, ...]:
+    """Write the rep CSV, the set CSV and the metadata sidecar; returns their paths."""
+    if not session_ids:
+        raise ExportError("no sessions to export")
+    reps, sets, sessions = tables(j, session_ids)
+    rep_path, set_path, meta_path = companion_paths(out)
+    meta = {
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "smartbell_version": __version__, "journal": str(j.path),
+        "files": {"reps": rep_path.name, "sets": set_path.name},
+        "sessions": [{k: s[k] for k in ("id", "patient", "started_at", "ended_at", "weight_kg",
+                                        "device_name", "device_id", "firmware_version",
+                                        "spec_name", "spec", "exercise_plan", "summary",
+                                        "n_faults")} for s in sessions],
+    }
+    try:
+        rep_path.parent.mkdir(parents=True, exist_ok=True)
+        reps.to_csv(rep_path, index=False, lineterminator="\n")
+        sets.to_csv(set_path, index=False, lineterminator="\n")
+        meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ExportError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None
+    return rep_path, set_path, meta_path
+
+
+def read_reps(path: str | Path) -> pd.DataFrame:
+    """Read an exported rep CSV back with the dtypes it was written with."""
+    return pd.read_csv(path, dtype={"session_id": str, "patient": str, "set": "Int64",
+                                    "rep": "Int64", "abrupt_count": "Int64",
+                                    "device_id": str, "firmware_version": str},
+                       keep_default_na=True)
+
+
+def select_sessions(j: Journal, ids: list[str], all_: bool, since: str | None,
+                    patient: str | None) -> list[str]:
+    if ids and all_:
+        raise ExportError("give SESSION ids or --all, not both")
+    if ids:
+        for sid in ids:
+            j.session(sid)  # raises naming an unknown id
+        return ids
+    if not all_:
+        raise ExportError("name a SESSION (see: smartbell sessions) or use --all [--since DATE]")
+    found = [s["id"] for s in j.sessions(patient=patient, since=since)]
+    if not found:
+        raise ExportError("no sessions match" + (f" patient {patient}" if patient else "")
+                          + (f" since {since}" if since else ""))
+    return found
+
+
+# -- `smartbell export` ------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    parser.add_argument("sessions", nargs="*", metavar="SESSION", help="session id(s)")
+    parser.add_argument("--all", action="store_true", help="every session (see --since, --patient)")
+    parser.add_argument("--since", metavar="DATE", help="with --all: sessions from this date on")
+    parser.add_argument("--patient", help="with --all: only this patient's sessions")
+    parser.add_argument("--out", default="reps.csv",
+                        help="rep CSV to write; the set CSV and .meta.json go beside it "
+                             "(default: %(default)s)")
+    parser.add_argument("--journal", metavar="PATH", help="journal file (default: the user's)")
+
+
+def run(args) -> int:
+    with Journal.open(args.journal) as j:
+        ids = select_sessions(j, args.sessions, args.all, args.since, args.patient)
+        paths = export_sessions(j, ids, args.out)
+    print(f"exported {len(ids)} session(s): " + ", ".join(str(p) for p in paths))
+    return 0
