@@ -1,0 +1,113 @@
+"""The logger's consumer: decode, de-duplicate, check, journal; malformed packets counted, never
+fatal. Packets are built with the protocol module's own encoder, the journal is the real one."""
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sbcore import protocol as P
+from smartbell.journal import Journal
+from smartbell.logger import SeqTracker, Session, SetRange, Step, steps_from
+from smartbell.spec import load_spec
+
+
+def rep_packet(seq, rep, end_ms, *, rom=40.0, hold=2.5, far=2.0, ret=2.0):
+    return P.encode({"type": "rep", "seq": seq, "t_ms": end_ms, "rep": rep,
+                     "duration_s": far + hold + ret, "to_far_s": far, "hold_s": hold,
+                     "return_s": ret, "rom_deg": rom, "peak_speed_dps": 40, "peak_accel_g": 1.1})
+
+
+def abrupt_packet(seq, t_ms):
+    return P.encode({"type": "abrupt", "seq": seq, "t_ms": t_ms, "peak_accel_g": 2.5, "jerk_gps": 80})
+
+
+def make_session(tmp_path, **kw):
+    journal = Journal.open(tmp_path / "journal.sqlite3")
+    steps = [Step("good-morning", load_spec("good-morning"), sets=2, reps=3, hold_s=2.0)]
+    s = Session(steps, journal=journal, patient="P-test", weight_kg=3.0, **kw)
+    s.device_info.update(name="smartbell-TEST", address="C0:5B:00:00:00:01", fw_version=100)
+    s._enter_step(0)
+    s._start_journal()
+    s.seq.start(0)
+    return s, journal
+
+
+def test_reps_are_checked_journaled_once_and_counted(tmp_path):
+    s, j = make_session(tmp_path)
+    s.state.in_set, s.state.set_no = True, 1
+    s.set_ranges.append(SetRange("good-morning", 1, start_t_ms=1_000))  # as the start response does
+    s.auto = False
+    now = time.time()
+    s.handle_packet(now, abrupt_packet(0, 5_000))
+    s.handle_packet(now, rep_packet(1, 1, 8_000, rom=40))
+    s.handle_packet(now, rep_packet(1, 1, 8_000, rom=40))       # replayed: dropped
+    s.handle_packet(now, rep_packet(2, 2, 15_000, rom=10, hold=0.5))
+    reps = j.events(s.session_id, type="rep")
+    assert list(reps["seq"]) == [1, 2]
+    assert list(reps["check_abrupt"]) == ["abrupt", "ok"]   # the abrupt at 5 s is inside rep 1
+    assert list(reps["check_rom"]) == ["ok", "too shallow"]
+    assert list(reps["verdict"]) == ["fix", "fix"]
+    assert s.state.reps == 2 and s.stats.duplicates == 1
+    assert s.state.last_rep["check_hold"] == "hold too short"
+    assert s.seq.replay_from() == 3
+
+
+def test_sequence_numbers_unwrap_across_65536():
+    t = SeqTracker()
+    t.start(65_530)
+    fulls = [t.unwrap(s % 65536) for s in range(65_530, 65_545)]
+    assert fulls == list(range(65_530, 65_545))
+    for f in fulls[:8]:
+        assert t.add(f)
+    assert not t.add(fulls[3])
+    assert t.replay_from() == (65_538 % 65536)
+    assert t.add(fulls[10]) and t.replay_from() == 65_538 % 65536  # gap: still from the hole
+    assert t.missing == 2
+
+
+def test_steps_from_plan_walk_every_exercise():
+    from smartbell.plan import PLANS_DIR, load_plan
+    plan = load_plan(PLANS_DIR / "example.toml")
+    steps = steps_from(None, plan)
+    assert [s.name for s in steps] == [e.name for e in plan.exercises]
+    assert steps[0].sets == plan.exercises[0].sets and steps[0].reps == plan.exercises[0].reps
+
+
+packets = st.one_of(
+    st.binary(max_size=40),
+    st.builds(lambda b, t: bytes([1, t]) + b, st.binary(max_size=30),
+              st.sampled_from([0x01, 0x02, 0x03, 0x04, 0x10, 0x11, 0x20, 0x7F])),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(noise=st.lists(packets, max_size=12))
+def test_fuzzed_notifications_are_counted_and_lose_nothing(tmp_path_factory, noise):
+    s, j = make_session(tmp_path_factory.mktemp("fuzz"))
+    expected_bad = 0
+    good = []
+    for i, junk in enumerate(noise):
+        try:
+            pkt = P.decode(junk)
+            ok = pkt["type"] not in ("rep", "hold", "abrupt", "status")  # a valid event would count
+        except P.ProtocolError:
+            expected_bad += 1
+            ok = True
+        if ok:
+            s.handle_packet(time.time(), junk)
+        real = rep_packet(i, i + 1, 100_000 + i * 7_000)
+        s.handle_packet(time.time(), real)
+        good.append(i)
+    assert s.stats.malformed == expected_bad
+    assert len(j.faults(s.session_id)) == expected_bad
+    assert list(j.events(s.session_id, type="rep")["seq"]) == sorted(good) or not good
+
+
+def test_live_angle_drives_phase_and_hold_timer(tmp_path):
+    s, _ = make_session(tmp_path)
+    samples = [{"angle_deg": 5.0, "phase": 1}] * 2 + [{"angle_deg": 41.0, "phase": 2}] * 4
+    s.handle_packet(time.time(), P.encode({"type": "live_angle", "seq": 1, "t_ms": 10_000,
+                                           "period_ms": 40, "samples": samples}))
+    assert s.state.phase == "hold" and s.state.angle_deg == 41.0
+    assert s.state.hold_elapsed_s == pytest.approx(0.12)
