@@ -39,6 +39,7 @@ PHASE_LABELS = {
     "out": "GOING DOWN",
     "hold": "HOLDING",
     "return": "COMING BACK",
+    "search": "HOLD STILL: learning the start position",
 }
 
 
@@ -64,7 +65,7 @@ class LiveState:
     reps: int = 0
     reps_target: int | None = None
     in_set: bool = False
-    phase: str = "rest"                 # rest | out | hold | return
+    phase: str = "rest"                 # rest | out | hold | return | search
     hold_elapsed_s: float = 0.0
     hold_target_s: float | None = None
     angle_deg: float | None = None
@@ -199,4 +200,52 @@ class LiveView:
     def update(self, state: LiveState) -> None:
         if self._live is not None:
             self._live.update(render(state), refresh=True)
+        self.last_render_s = time.perf_counter()
+
+
+class LineView:
+    """For a console that is not a terminal (a pipe, a log, `smartbell demo` in CI): one plain
+    line per thing that changed, instead of redrawing a screen."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        self._seen: dict[str, object] = {}
+        self.last_render_s: float | None = None
+
+    def __enter__(self) -> "LineView":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def _changed(self, key: str, value) -> bool:
+        if self._seen.get(key, object()) == value:
+            return False
+        self._seen[key] = value
+        return True
+
+    def update(self, state: LiveState) -> None:
+        def out(line: str) -> None:
+            self.console.print(line, markup=False, highlight=False)
+
+        if self._changed("connection", state.connection):
+            out(f"[link] {state.connection} {state.device_name}".rstrip())
+        if self._changed("set", (state.exercise, state.set_no, state.in_set)) and state.set_no:
+            what = "started" if state.in_set else "done"
+            out(f"[set] {state.exercise} set {state.set_no}"
+                f"{f' of {state.sets_target}' if state.sets_target else ''} {what}")
+        rep = state.last_rep
+        if rep is not None and self._changed("rep", (rep.get("rep"), rep.get("end_s"))):
+            problems = [f"{k[6:]}: {v}" for k, v in rep.items() if k.startswith("check_")
+                        and v not in ("ok", "-")]
+            verdict = "ok" if rep.get("verdict") == "ok" else "fix (" + ", ".join(problems) + ")"
+            target = f"/{state.reps_target}" if state.reps_target else ""
+            out(f"[rep] {state.reps}{target}  {_rep_line(rep)}  -> {verdict}")
+        if self._changed("abrupt", state.abrupt_count) and state.abrupt_count:
+            g = (state.last_abrupt or {}).get("peak_accel_g", 0)
+            out(f"[warning] ABRUPT MOVEMENT ({g:.1f} g): slow down, move smoothly")
+        if self._changed("message", state.message) and state.message:
+            out(f"[info] {state.message}")
+        if self._changed("weight", state.weight_warning) and state.weight_warning:
+            out(f"[warning] {state.weight_warning}")
         self.last_render_s = time.perf_counter()

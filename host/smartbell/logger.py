@@ -30,7 +30,7 @@ from rich.console import Console
 from sbcore import protocol as P
 from sbcore.motion import PARAMS, PHASE_NAMES
 from smartbell import SmartbellError, ble, screening
-from smartbell.live import LiveState, LiveView
+from smartbell.live import LineView, LiveState, LiveView
 
 log = logging.getLogger("smartbell.logger")
 
@@ -737,7 +737,7 @@ def run_session(args, backend: ble.Backend | None = None, console: Console | Non
     with Journal.open() as journal:
         session = Session(steps, journal=journal, patient=patient, weight_kg=args.weight_kg,
                           device=args.device, backend=backend,
-                          view=LiveView(console, enabled=console.is_terminal),
+                          view=LiveView(console) if console.is_terminal else LineView(console),
                           raw_csv=args.raw, auto=not args.manual)
         if session.state.weight_warning:
             console.print(f"[bold yellow]warning:[/] {session.state.weight_warning}")
