@@ -96,7 +96,7 @@ def test_gravity_turns_by_rom_and_agrees_with_gyro(traces, case):
         predicted = integrate_gyro(trace, rep["start_s"], rep["far_s"]).T @ g_start
         assert angle_deg(predicted, g_far) < 3.0, rep
         checked += 1
-    assert checked >= 2
+    assert checked >= 1
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -177,14 +177,27 @@ class Sway:
 
 class Carry:
     """The dumbbell carried between a floor pose and the chest pose, along a straight line while
-    turning about one fixed axis; both in minimum-jerk time. `u` goes 0 (floor) -> 1 (chest)."""
+    turning about one fixed axis; both in minimum-jerk time. `u` goes 0 (floor) -> 1 (chest).
 
-    def __init__(self, t0: float, t1: float, floor_r: np.ndarray, floor_p: np.ndarray,
-                 rotvec: np.ndarray, chest_p: np.ndarray, lifting: bool):
-        self.t0, self.t1 = t0, t1
-        self.floor_r, self.floor_p = floor_r, floor_p
-        self.rotvec, self.chest_p = rotvec, chest_p
+    `drop_m` is the floor position from the chest, `rotvec` the turn from floor to chest (rad)."""
+
+    def __init__(self, duration_s: float, drop_m: np.ndarray, rotvec: np.ndarray, lifting: bool):
+        self.duration_s = duration_s
+        self.drop_m = np.asarray(drop_m, float)
+        self.rotvec = np.asarray(rotvec, float)
         self.lifting = lifting
+        self.t0 = self.t1 = 0.0
+        self.floor_r = self.chest_r = np.eye(3)
+        self.floor_p = self.chest_p = np.zeros(3)
+
+    def place(self, t0: float, model: "BodyModel") -> None:
+        """Start at `t0`, joining the body's motion where it hands over (sway faded out there)."""
+        self.t0, self.t1 = t0, t0 + self.duration_s
+        hand_over = self.t1 if self.lifting else self.t0
+        r, p = model.body_pose(np.array([hand_over]))
+        self.chest_r, self.chest_p = r[0], p[0]
+        self.floor_r = self.chest_r @ rot_vec(-self.rotvec)
+        self.floor_p = self.chest_p + self.drop_m
 
     def pose(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         u = min_jerk((t - self.t0) / (self.t1 - self.t0))

@@ -38,6 +38,7 @@ JITTER_S = 0.3e-3
 # between movement and the weakest injected abrupt pulse (0.9 g).
 MOVE_LIMIT_G = 0.28
 SWAY_MAX_DPS = 2.5         # a hold's true angular speed must stay under 3 deg/s
+REST_SPREAD_DEG = 1.5     # the start position varies this much between reps
 TRUTH_RATE_HZ = 500.0      # grid of the noise-free truth (hold_s to +-2 ms)
 
 
@@ -115,10 +116,10 @@ class _Schedule:
     def dip(self) -> None:
         """A partial movement that is not a rep: 3-10 deg, at most 30% of the nominal range."""
         amp = min(math.radians(_u(self.rng, 3.0, 10.0)), 0.3 * self.nominal_rad)
-        start = self.theta.end_s
-        apex = self.theta.move(amp, self._half_s(amp, False) * 0.6)
+        start, rest = self.theta.end_s, self.theta.value
+        apex = self.theta.move(rest + amp, self._half_s(amp, False) * 0.6)
         self.theta.hold(_u(self.rng, 0.0, 0.5))
-        end = self.theta.move(0.0, self._half_s(amp, False) * 0.6)
+        end = self.theta.move(rest, self._half_s(amp, False) * 0.6)
         self.dips.append({"start_s": start, "t_s": apex, "end_s": end,
                           "amplitude_deg": math.degrees(amp)})
         self.rest(_u(self.rng, 0.8, 1.5))
@@ -131,10 +132,12 @@ class _Schedule:
             hold = _u(self.rng, 0.0, 1.0)
         else:
             hold = _u(self.rng, *self.hold_range_s)
-        start = self.theta.end_s
-        far = self.theta.move(amp, self._half_s(amp, fast))
+        start, top = self.theta.end_s, self.theta.value + amp
+        far = self.theta.move(top, self._half_s(amp, fast))
         ret = self.theta.hold(hold)
-        end = self.theta.move(0.0, self._half_s(amp, fast))
+        # Nobody comes back to exactly the same place: the next rest is a little off.
+        rest = math.radians(_u(self.rng, -REST_SPREAD_DEG, REST_SPREAD_DEG))
+        end = self.theta.move(rest, self._half_s(top - rest, fast))
         self.reps.append({"start_s": start, "far_s": far, "return_s": ret, "end_s": end,
                           "fast": fast, "planned_hold_s": hold})
 
@@ -192,16 +195,13 @@ def _sway(rng: np.random.Generator, envelope: Piecewise) -> Sway:
     return sway
 
 
-def _carry(rng: np.random.Generator, model: BodyModel, lifting: bool) -> Carry:
-    """A pick-up (floor -> chest) or set-down (chest -> floor); set `t0`, `t1` before use.
-
-    The chest pose is the start position with the sway faded out, the same at any time."""
-    chest_r, chest_p = (a[0] for a in model.body_pose(np.array([0.0])))
+def _carry(rng: np.random.Generator, lifting: bool) -> Carry:
+    """A pick-up (floor -> chest) or set-down (chest -> floor), to be `place`d on the timeline."""
     drop = np.array([_u(rng, 0.05, 0.25), _u(rng, -0.1, 0.1), -_u(rng, 0.75, 0.95)])
     dist = float(np.linalg.norm(drop))
     dur = max(_u(rng, 1.2, 2.0), min_rotation_duration_s(0.0, 0.0, MOVE_LIMIT_G, dist))
     rotvec = unit_vector(rng) * math.radians(_u(rng, 60, 150))
-    return Carry(0.0, dur, chest_r @ rot_vec(-rotvec), chest_p + drop, rotvec, chest_p, lifting)
+    return Carry(dur, drop, rotvec, lifting)
 
 
 def _place_pulses(rng, n: int, lo: float, hi: float, explicit: bool) -> list[float]:
@@ -293,9 +293,9 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
 
     # Lead-in: on the floor, pick-up, settle (messy); or standing still at the start position.
     if messy:
-        pickup = _carry(rng, model, lifting=True)
+        pickup = _carry(rng, lifting=True)
         floor_s, settle_s = _u(rng, 1.0, 3.0), _u(rng, 1.0, 3.0)
-        pickup.t0, pickup.t1 = floor_s, floor_s + pickup.t1
+        pickup.place(floor_s, model)
         model.pickup = pickup
         sched.rest(pickup.t1 + settle_s)
         envelope.hold(pickup.t1)
@@ -312,10 +312,10 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
 
     # The tail is drawn first so that `duration_s` can be met exactly.
     tail_rest = _u(rng, 2.0, 4.0)
-    setdown = _carry(rng, model, lifting=False) if messy else None
+    setdown = _carry(rng, lifting=False) if messy else None
     tail_settle = _u(rng, 1.0, 3.0) if messy else 0.0
     tail_floor = _u(rng, 1.0, 2.0) if messy else 0.0
-    tail_s = tail_rest + tail_settle + tail_floor + (setdown.t1 if setdown else 0.0)
+    tail_s = tail_rest + tail_settle + tail_floor + (setdown.duration_s if setdown else 0.0)
 
     i = 0
     while reps and (duration_s is not None or i < reps):
@@ -352,9 +352,9 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     if setdown is not None:
         envelope.hold(sched.theta.end_s - envelope.end_s)
         envelope.move(0.0, tail_settle)
-        setdown.t0, setdown.t1 = envelope.end_s, envelope.end_s + setdown.t1
+        sched.rest(tail_settle + setdown.duration_s + tail_floor)
+        setdown.place(envelope.end_s, model)
         model.setdown = setdown
-        sched.rest(tail_settle + (setdown.t1 - setdown.t0) + tail_floor)
     total_s = duration_s if duration_s is not None else sched.theta.end_s
 
     # Samples at the device's clock: nominal period plus read jitter.
