@@ -120,6 +120,26 @@ def test_linear_acceleration_margin_and_still_holds(exercise, seed):
             assert 0.9 <= rep["to_far_s"] <= 1.6
 
 
+def test_body_sways_a_little_during_holds_and_rests():
+    trace = simulate("good-morning", 4, seed=11, duration_s=120, rate_hz=50)
+    swings = []
+    for rep in trace.truth["reps"]:
+        if rep["return_s"] - rep["far_s"] < 2.0:
+            continue
+        t = np.arange(rep["far_s"], rep["return_s"], 0.01)
+        rot = trace.model.pose(t)[0]
+        rel = np.einsum("ji,njk->nik", rot[0], rot)
+        turned = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+        swings.append(turned.max())
+    assert swings and all(0.05 < s < 3.0 for s in swings)
+    # Over a long stretch the sway reaches its +-0.5..1.5 deg amplitude.
+    t = np.arange(0, trace.truth["duration_s"], 0.02)
+    rest = ~np.any([(t >= r["start_s"]) & (t <= r["end_s"]) for r in trace.truth["reps"]], axis=0)
+    rot = trace.model.pose(t[rest])[0]
+    tilt = np.degrees(np.arccos(np.clip(rot[:, 2, 2], -1, 1)))  # dumbbell z from vertical
+    assert 1.0 < tilt.max() - tilt.min() < 2 * 1.5 + 2 * 1.5 + 1  # sway plus the varying rest
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_pulses_are_in_the_data_and_only_there(traces, case):
     """Removing true gravity from the measured accelerometer leaves each injected pulse (seen
