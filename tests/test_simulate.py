@@ -366,3 +366,30 @@ def test_cli_unknown_exercise_exits_2_with_one_line(tmp_path, capsys):
     assert err == ("smartbell simulate: error: unknown exercise 'squat'; "
                    "valid: good-morning, hyperextension")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_kinematics_match_analytic_hinge():
+    """With the sway off, a minimum-jerk hinge of a point at lever L about y: the body rate is
+    theta' about y, and the acceleration is L*theta'' tangential plus L*theta'^2 centripetal."""
+    from smartbell.kinematics import BodyModel, Piecewise, Sway, min_jerk_d1, min_jerk_d2
+
+    amp, dur, lever = math.radians(60), 2.0, 0.5
+    theta = Piecewise(0.0, 0.0)
+    theta.hold(1.0)
+    theta.move(amp, dur)
+    off = Sway(np.zeros((3, 1)), np.ones((3, 1)), np.zeros((3, 1)), Piecewise(0.0, 0.0))
+    model = BodyModel(theta=theta, base_rad=0.0, sign=1.0, chest_m=np.array([0, 0, lever]),
+                      hip_back_m=0.0, theta_ref_rad=amp, sway=off)
+    t = np.linspace(0.5, 3.5, 301)
+    kin = model.kinematics(t)
+    tau = (t - 1.0) / dur
+    rate = amp * min_jerk_d1(tau) / dur
+    accel = amp * min_jerk_d2(tau) / dur**2
+    assert np.allclose(kin["omega_dps"], np.outer(np.degrees(rate), [0, 1, 0]), atol=1e-3)
+    th = theta(t)
+    # Position L*(sin th, 0, cos th): tangential along (cos, 0, -sin), centripetal toward the hip.
+    expected = lever * (accel[:, None] * np.stack([np.cos(th), 0 * th, -np.sin(th)], 1)
+                        - rate[:, None] ** 2 * np.stack([np.sin(th), 0 * th, np.cos(th)], 1))
+    # Central differences over +-1 ms: exact but for ~1e-3 m/s^2 where the jerk jumps (t=1 s).
+    assert np.allclose(kin["accel_g"] * 9.80665, expected, atol=1e-3)
+    assert np.allclose(kin["r"][-1] @ [0, 0, 1], [math.sin(amp), 0, math.cos(amp)])
