@@ -250,8 +250,12 @@ def test_messy_trace_has_every_kind_of_mess(traces):
 def test_abrupt_events_default_count_and_spacing(messy):
     counts = []
     for seed in range(12):
-        events = simulate("hyperextension", 5, seed=seed, messy=messy, rate_hz=50).truth["abrupt"]
+        truth = simulate("hyperextension", 5, seed=seed, messy=messy, rate_hz=50).truth
+        events = truth["abrupt"]
         counts.append(len(events))
+        # Inside reps or between them, not in the lead-in or tail.
+        assert all(truth["reps"][0]["start_s"] - 1.5 <= e["t_s"] <= truth["reps"][-1]["end_s"] + 1.5
+                   for e in events)
         times = [e["t_s"] for e in events]
         assert all(b - a >= 1.5 for a, b in zip(times, times[1:]))
         for e in events:

@@ -76,9 +76,12 @@ _T_JERK_MS = const(15)       # accel smoothing before differencing for jerk
 _BIAS_GATE_DPS = const(12)   # never learn a bias from a rotation faster than this
 _HOLD_DEBOUNCE_MS = const(60)
 _ABRUPT_QUIET_MS = const(250)  # an abrupt event ends after this long below both limits
-_SEARCH_MS = const(2000)     # never still this long: anchor at a turning point instead
+_SEARCH_MS = const(600)     # never still this long: anchor at a turning point instead
 _TURN_SP2 = const(6400)      # (20 deg/s in Q2)^2: slow enough to be a turning point
 _TURN_CDPS = const(2000)     # the same in centidegrees/s
+_REVERSAL_CD = const(300)    # turned back up by this much (or 1/8 of the way): a reversal
+_REBASE_PCT = const(60)      # turned back this % of the way: the rep ends, start re-learnt
+_QUIET_SP2 = const(576)      # (6 deg/s in Q2)^2: the gyro calls the dumbbell still
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -173,6 +176,8 @@ class _Track:
         self.t_leave = t          # last time near the start position
         self.t_start = t
         self.th_max = 0
+        self.th_base = 0
+        self.th_lo = 0
         self.t_max = t
         self.peak_lin2 = 0
         self.peak_speed = 0
@@ -204,7 +209,9 @@ class _Track:
             if th > start_cd:
                 self.out = True
                 self.t_start = self.t_leave
+                self.th_base = th - start_cd
                 self.th_max = th
+                self.th_lo = th
                 self.t_max = t
                 self.peak_lin2 = lin2
                 self.peak_speed = speed
@@ -215,6 +222,9 @@ class _Track:
         if th > self.th_max:
             self.th_max = th
             self.t_max = t
+            self.th_lo = th
+        elif th < self.th_lo:
+            self.th_lo = th
         if lin2 > self.peak_lin2:
             self.peak_lin2 = lin2
         if speed > self.peak_speed:
@@ -351,6 +361,8 @@ class Detector:
         self._rx = self._ry = self._rz = 0               # accel-only gravity rate, Q14/1024 ms
         self._px = self._py = self._pz = 0               # previous gravity estimate
         self._search_ms = 0
+        self._peak_speed = 0
+        self._lox = self._loy = self._loz = 0            # gravity at the lowest point since the peak
         self._rom_last = 0                               # last two reps' range, cdeg
         self._rom_prev = 0
         self._speed = 0
@@ -456,7 +468,7 @@ class Detector:
             qz = wz >> 4
             sp2 = qx * qx + qy * qy + qz * qz             # (Q2 deg/s)^2
             if still and sp2 < self._bias_gate_sp2:
-                if self._still_for >= 300:
+                if self._still_for >= 300:     # learn the bias only from accelerometer-still time
                     k = self._k_bias
                     self._bx += ((((gx * gm) >> 12) << 6) - self._bx) * k >> 16
                     self._by += ((((gy * gm) >> 12) << 6) - self._by) * k >> 16
@@ -466,6 +478,9 @@ class Detector:
                         flags |= EV_CALIBRATED
             else:
                 still = False
+            # The gyro says still sooner than the accelerometer averages can (they lag ~0.3 s).
+            if sp2 < _QUIET_SP2 and trust == 2:
+                still = True
             # Rotate the gravity estimate by the gyro (small angle, Q16 radians) ...
             px = (((wx * dt) >> 4) * 1171) >> 12
             py = (((wy * dt) >> 4) * 1171) >> 12
@@ -512,7 +527,6 @@ class Detector:
         if self.has_gyro:
             speed = sp2
             hold_still = sp2 < self._hold_sp2
-            turning = sp2 < _TURN_SP2
         else:
             # Angular speed from how fast the gravity direction moves: the rate vector is
             # smoothed before taking its length, so sensor noise averages out instead of adding up.
@@ -522,7 +536,16 @@ class Detector:
             self._rz += ((((self._gz - self._pz) << 10) // dt - self._rz) * k) >> 14
             speed = (_mag3(self._rx, self._ry, self._rz) * 358) >> 10    # cdeg/s
             hold_still = speed < self._hold_rate_cd
-            turning = speed < _TURN_CDPS
+        # A turning point of the movement: slow in absolute terms, or against the recent peak
+        # speed (fast continuous reps never get slow in absolute terms).
+        pk = self._peak_speed - (self._peak_speed >> 11) * dt
+        if speed > pk:
+            pk = speed
+        self._peak_speed = pk
+        if self.has_gyro:
+            turning = sp2 < _TURN_SP2 or sp2 < (pk >> 4)
+        else:
+            turning = speed < _TURN_CDPS or speed < (pk >> 2)
         self._px = self._gx
         self._py = self._gy
         self._pz = self._gz
@@ -577,7 +600,7 @@ class Detector:
         rom_thr = self._rom_min_cd
         # Partial-dip threshold follows the smaller of the last two reps' range, so one odd
         # rep cannot raise it past the real ones.
-        adapt = self._rom_prev if self._rom_prev < self._rom_last else self._rom_last
+        adapt = self._rom_prev if 0 < self._rom_prev < self._rom_last else self._rom_last
         adapt = (adapt * self._adapt_pct) // 100
         if adapt > rom_thr:
             rom_thr = adapt
@@ -612,10 +635,27 @@ class Detector:
                 self.phase = PHASE_REST
                 return flags | EV_ANCHOR
         dur = ticks_diff(t, a.t_start)
-        if a.th_max >= rom_thr and th * 100 <= a.th_max * self._end_pct:
+        if th <= a.th_lo:
+            self._lox = self._gx
+            self._loy = self._gy
+            self._loz = self._gz
+        back = a.th_max - a.th_lo
+        rev = back >> 3
+        if rev < _REVERSAL_CD:
+            rev = _REVERSAL_CD
+        if a.th_max >= rom_thr and (th * 100 <= a.th_max * self._end_pct or (
+                not self._b_armed and th - a.th_lo >= rev and back >= rom_thr
+                and back * 100 >= (a.th_max - a.th_base) * _REBASE_PCT)):
+            # Back at the start, or turned around most of the way back: the start position was
+            # not where it was thought to be (a new posture), so the rep ends here and the start
+            # position is re-learnt from where the movement turned.
+            rebase = th * 100 > a.th_max * self._end_pct
             if dur >= self._rep_min_ms:
                 self._emit_rep(a, t)
                 flags |= EV_REP
+            if rebase:
+                a.set_ref(self._lox, self._loy, self._loz)
+                flags |= EV_ANCHOR
             a.reset(t)
             self._b_armed = False
             self.phase = PHASE_REST

@@ -112,6 +112,11 @@ class BumbleCentral:
         self.client_backend: type[BaseBleakClient] = _Client
         self.scanner_backend: type[BaseBleakScanner] = _Scanner
 
+    def backend(self):
+        """The pair of classes `smartbell.ble` takes as `backend=`."""
+        from smartbell.ble import Backend
+        return Backend(self.client_backend, self.scanner_backend)
+
     async def start(self) -> None:
         if self._start_lock is None:
             self._start_lock = asyncio.Lock()

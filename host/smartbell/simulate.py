@@ -88,13 +88,12 @@ def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
 class _Schedule:
     """Lays out the hinge angle theta(t) segment by segment and notes what happened when."""
 
-    def __init__(self, rng, *, nominal_rad, lever_m, hip_back_m, hold_range_s, messy):
+    def __init__(self, rng, *, nominal_rad, lever_m, hip_back_m, hold_range_s):
         self.rng = rng
         self.nominal_rad = nominal_rad
         self.lever_m = lever_m
         self.hip_back_m = hip_back_m
         self.hold_range_s = hold_range_s
-        self.messy = messy
         self.theta = Piecewise(0.0, 0.0)
         self.reps: list[dict] = []
         self.dips: list[dict] = []
@@ -263,30 +262,11 @@ def _quantise(x: np.ndarray, lsb_per_unit: float) -> np.ndarray:
     return np.clip(np.round(x * lsb_per_unit), -32768, 32767) / lsb_per_unit
 
 
-def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None = None,
-             messy: bool = False, gyro: bool = True, n_abrupt: int | None = None,
-             duration_s: float | None = None, fast_reps: int | None = None) -> Trace:
-    """Simulate one set of `reps` reps (see the module docstring).
-
-    `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
-    20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
-    done fast (0.9-1.2 s each way, longer if the 0.35 g margin needs it); by default none on clean
-    traces and some on messy ones.
-
-    Truth per rep: instants `start_s`, `far_s`, `return_s` (leaves the far end; note the host's
-    rep tables use `return_s` for the return's duration), `end_s`; durations `to_far_s`, `hold_s`,
-    `back_s`, `duration_s`; `rom_deg`, `peak_speed_dps`, `peak_accel_g`, `abrupt_count`.
-    """
-    _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps)
-    # Exercise and messiness take part in the seed so every (seed, kind) is its own person.
-    rng = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy)])
-    body = _body(exercise, rng)
-    rate = float(rate_hz) if rate_hz is not None else _u(rng, 50.0, 200.0)
-    mount_r, mount_q = random_rotation(rng)
-    bias_dps = rng.uniform(-GYRO_BIAS_MAX_DPS, GYRO_BIAS_MAX_DPS, size=3)
-
+def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
+             fast_reps: int | None) -> tuple[BodyModel, _Schedule, float]:
+    """The whole true motion: lead-in, sets of reps with the messy extras, tail."""
     sched = _Schedule(rng, nominal_rad=body["nominal_rad"], lever_m=body["lever_m"],
-                      hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"], messy=messy)
+                      hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"])
     envelope = Piecewise(0.0, 0.0 if messy else 1.0)
     model = BodyModel(theta=sched.theta, base_rad=body["base_rad"], sign=body["sign"],
                       chest_m=body["chest_m"], hip_back_m=body["hip_back_m"],
@@ -294,12 +274,11 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
 
     # Lead-in: on the floor, pick-up, settle (messy); or standing still at the start position.
     if messy:
-        pickup = _carry(rng, lifting=True)
+        model.pickup = _carry(rng, lifting=True)
         floor_s, settle_s = _u(rng, 1.0, 3.0), _u(rng, 1.0, 3.0)
-        pickup.place(floor_s, model)
-        model.pickup = pickup
-        sched.rest(pickup.t1 + settle_s)
-        envelope.hold(pickup.t1)
+        model.pickup.place(floor_s, model)
+        sched.rest(model.pickup.t1 + settle_s)
+        envelope.hold(model.pickup.t1)
         envelope.move(1.0, settle_s)
     else:
         sched.rest(_u(rng, 2.0, 4.0))
@@ -309,7 +288,8 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         fast_reps = max(1, int(rng.binomial(reps, 0.15))) if messy and reps else 0
     fast_idx = set(rng.choice(reps, size=fast_reps, replace=False).tolist()) if reps else set()
     # Every messy trace shows each kind of mess at least once.
-    forced = {k: int(rng.integers(0, reps)) for k in ("pause", "dip", "nohold")} if messy and reps else {}
+    forced = ({k: int(rng.integers(0, reps)) for k in ("pause", "dip", "nohold")}
+              if messy and reps else {})
 
     # The tail is drawn first so that `duration_s` can be met exactly.
     tail_rest = _u(rng, 2.0, 4.0)
@@ -356,30 +336,65 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         sched.rest(tail_settle + setdown.duration_s + tail_floor)
         setdown.place(envelope.end_s, model)
         model.setdown = setdown
-    total_s = duration_s if duration_s is not None else sched.theta.end_s
+    return model, sched, duration_s if duration_s is not None else sched.theta.end_s
 
-    # Samples at the device's clock: nominal period plus read jitter.
-    n = int(math.floor(total_s * rate)) + 1
-    t_s = np.arange(n) / rate + rng.uniform(-JITTER_S, JITTER_S, size=n)
-    t_s = np.clip(t_s, 0.0, total_s)
-    kin = model.kinematics(t_s)
-    lin_g = kin["accel_g"].copy()
 
+def _inject_pulses(rng, model: BodyModel, sched: _Schedule, t_s: np.ndarray, lin_g: np.ndarray,
+                   rate: float, total_s: float, n_abrupt: int, explicit: bool) -> list[dict]:
+    """Add abrupt pulses to `lin_g` (world frame, g) in place, inside or between reps; their truth.
+
+    Each is seen averaged over one sample period, as an IMU's decimation filter reports it."""
     lo = model.pickup.t1 + 0.5 if model.pickup else 0.5
-    hi = setdown.t0 - 0.5 if setdown else total_s - 0.5
-    explicit = n_abrupt is not None
-    if n_abrupt is None:
-        n_abrupt = int(rng.integers(1, 5)) if messy else int(rng.integers(0, 3))
+    hi = model.setdown.t0 - 0.5 if model.setdown else total_s - 0.5
+    if sched.reps:
+        lo = max(lo, sched.reps[0]["start_s"] - 1.5)
+        hi = min(hi, sched.reps[-1]["end_s"] + 1.5)
     abrupt = []
     for centre in _place_pulses(rng, n_abrupt, lo, hi, explicit):
         width, peak_g, direction = _u(rng, 0.04, 0.15), _u(rng, 0.9, 2.5), unit_vector(rng)
         a, b = np.searchsorted(t_s, [centre - width, centre + width + 2.0 / rate])
-        lin_g[a:b] += np.outer(hann_pulse_avg(t_s[a:b], centre, width, 1.0 / rate), direction * peak_g)
+        lin_g[a:b] += np.outer(hann_pulse_avg(t_s[a:b], centre, width, 1.0 / rate),
+                               direction * peak_g)
         motion_g = model.kinematics(np.array([centre]))["accel_g"][0]
         abrupt.append({"t_s": round(centre, 4),
                        "peak_accel_g": round(float(np.linalg.norm(motion_g + direction * peak_g)), 4),
                        "pulse_g": round(peak_g, 4), "width_s": round(width, 4),
                        "direction": [round(float(v), 4) for v in direction]})
+    return abrupt
+
+
+def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None = None,
+             messy: bool = False, gyro: bool = True, n_abrupt: int | None = None,
+             duration_s: float | None = None, fast_reps: int | None = None) -> Trace:
+    """Simulate one set of `reps` reps (see the module docstring).
+
+    `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
+    20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
+    done fast (0.9-1.2 s each way, longer if the 0.35 g margin needs it); by default none on clean
+    traces and some on messy ones.
+
+    Truth per rep: instants `start_s`, `far_s`, `return_s` (leaves the far end; note the host's
+    rep tables use `return_s` for the return's duration), `end_s`; durations `to_far_s`, `hold_s`,
+    `back_s`, `duration_s`; `rom_deg`, `peak_speed_dps`, `peak_accel_g`, `abrupt_count`.
+    """
+    _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps)
+    # Exercise and messiness take part in the seed so every (seed, kind) is its own person.
+    rng = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy)])
+    body = _body(exercise, rng)
+    rate = float(rate_hz) if rate_hz is not None else _u(rng, 50.0, 200.0)
+    mount_r, mount_q = random_rotation(rng)
+    bias_dps = rng.uniform(-GYRO_BIAS_MAX_DPS, GYRO_BIAS_MAX_DPS, size=3)
+    model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps)
+
+    # Samples at the device's clock: nominal period plus read jitter.
+    n = int(math.floor(total_s * rate)) + 1
+    t_s = np.clip(np.arange(n) / rate + rng.uniform(-JITTER_S, JITTER_S, size=n), 0.0, total_s)
+    kin = model.kinematics(t_s)
+    lin_g = kin["accel_g"].copy()
+    explicit = n_abrupt is not None
+    if n_abrupt is None:
+        n_abrupt = int(rng.integers(1, 5)) if messy else int(rng.integers(0, 3))
+    abrupt = _inject_pulses(rng, model, sched, t_s, lin_g, rate, total_s, n_abrupt, explicit)
 
     # Sensor frame = dumbbell frame turned by the mounting; specific force reads +1 g up at rest.
     r_ws = kin["r"] @ mount_r
@@ -395,6 +410,9 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         event["rep"] = next((r["rep"] for r in rep_truth
                              if r["start_s"] <= event["t_s"] <= r["end_s"]), None)
 
+    def rounded(items):
+        return [{k: round(v, 4) for k, v in item.items()} for item in items]
+
     def interval(c):
         return {"start_s": round(c.t0, 4), "end_s": round(c.t1, 4)} if c else None
 
@@ -406,10 +424,12 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         "nominal_rom_deg": round(math.degrees(body["nominal_rad"]), 3),
         "lever_m": round(body["lever_m"], 4),
         "gyro_bias_dps": [round(float(v), 4) for v in bias_dps],
+        # v_dumbbell = R(q) v_sensor; dumbbell frame = body frame (x forward, y left, z up when
+        # standing upright).
         "mounting": [round(float(v), 6) for v in mount_q],
-        "pickup": interval(model.pickup), "setdown": interval(setdown),
-        "pauses": [{k: round(v, 4) for k, v in p.items()} for p in sched.pauses],
-        "partial_dips": [{k: round(v, 4) for k, v in d.items()} for d in sched.dips], "abrupt": abrupt, "reps": rep_truth,
+        "pickup": interval(model.pickup), "setdown": interval(model.setdown),
+        "pauses": rounded(sched.pauses), "partial_dips": rounded(sched.dips),
+        "abrupt": abrupt, "reps": rep_truth,
     }
     return Trace(t_s=t_s, accel_g=accel_g, gyro_dps=gyro_dps, truth=truth, model=model)
 

@@ -98,7 +98,8 @@ def parse_table(table) -> list[tuple[str, list[tuple[int, str, int]]]]:
 class VirtualPeripheral:
     def __init__(self, link, trace: str | os.PathLike, *, address: str = PERIPHERAL_ADDRESS,
                  outages: list[tuple[int, int]] = (), speed: float | None = None,
-                 prefer_micropython: bool = True, extra_args: tuple = (), stderr_path=None):
+                 prefer_micropython: bool = True, extra_args: tuple = (), stderr_path=None,
+                 command: tuple[list[str], dict[str, str]] | None = None):
         self.link = link
         self.trace = str(trace)
         self.address = address
@@ -107,6 +108,7 @@ class VirtualPeripheral:
         self.prefer_micropython = prefer_micropython
         self.extra_args = extra_args
         self.stderr_path = stderr_path
+        self.command = command   # (argv, env) instead of the firmware: for tests of the bridge
         self.device = bumble_device("smartbell-vperipheral", address, link)
         self.proc: asyncio.subprocess.Process | None = None
         self.finished = asyncio.Event()
@@ -133,8 +135,8 @@ class VirtualPeripheral:
 
     # -- process and pipe ---------------------------------------------------------------------
     async def start(self, timeout_s: float = 30.0) -> None:
-        cmd, env = firmware_command(self.trace, prefer_micropython=self.prefer_micropython,
-                                    extra_args=self.extra_args)
+        cmd, env = self.command or firmware_command(
+            self.trace, prefer_micropython=self.prefer_micropython, extra_args=self.extra_args)
         self.interpreter = Path(cmd[0]).name
         self._stderr_file = open(self.stderr_path, "wb") if self.stderr_path else None
         self.proc = await asyncio.create_subprocess_exec(

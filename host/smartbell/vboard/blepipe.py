@@ -6,6 +6,7 @@ Device -> host (stdout):
     A <adv_hex> <resp_hex>        advertise ("A - -" = stop advertising)
     R <json>                      GATT table as given to register(), UUIDs as strings
     N <conn> <handle> <hex>       notification
+    V <handle> <hex>              the local value of a characteristic changed (gatts_write)
     D <conn>                      the device drops the connection
     T <t_ms>                      lockstep: device clock wants to pass t_ms, waits for a grant
 Host -> device (stdin):
@@ -110,6 +111,10 @@ class Transport:
 
     def notify(self, conn, handle, data):
         self._send("N %d %d %s" % (conn, handle, _hex(data)))
+
+    def write(self, handle, data):
+        """Optional: mirrors gatts_write so the host's reads see the value (battery, device info)."""
+        self._send("V %d %s" % (handle, _hex(data)))
 
     def disconnect(self, conn):
         self._send("D %d" % conn)
