@@ -90,9 +90,9 @@ def test_example_plan_spec_overrides_are_applied():
     gm = plan.spec_for("good-morning")
     assert gm.limits["hold_min_s"] == 3.0  # hold_s
     assert gm.limits["weight_max_kg"] == 3.0  # weight_kg
-    assert gm.limits["rom_max_deg"] == 45.0 and gm.limits["to_far_min_s"] == 2.0  # [spec] table
+    assert gm.limits["rom_max_deg"] == 60.0 and gm.limits["duration_max_s"] == 15.0  # [spec]
     assert gm.limits["rom_min_deg"] == 25.0  # untouched: the spec's own
-    assert gm.check_rep({"rom_deg": 50, "to_far_s": 2.5, "hold_s": 3.5, "return_s": 2.5,
+    assert gm.check_rep({"rom_deg": 65, "to_far_s": 2.5, "hold_s": 3.5, "return_s": 2.5,
                          "duration_s": 9}, weight_kg=3.0)["check_rom"] == "too deep"
     with pytest.raises(PlanError, match="no exercise 'generic'"):
         plan.spec_for("generic")

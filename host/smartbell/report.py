@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import math
+import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -148,7 +149,11 @@ def _angle_figure(reps: pd.DataFrame, abrupt_t: np.ndarray, raw: pd.DataFrame) -
                        alpha=0.18, lw=0)
             if pd.notna(r.hold_s) and r.hold_s > 0 and pd.notna(r.to_far_s):
                 h0 = r.start_s + r.to_far_s
-                ax.plot([h0, h0 + r.hold_s], [r.rom_deg, r.rom_deg], color=TARGET_COLOUR,
+                level = r.rom_deg
+                if measured:  # on the drawn curve: the live angle and the rep's range differ
+                    ok = np.isfinite(angle)
+                    level = float(np.interp(h0 + r.hold_s / 2, t[ok], angle[ok]))
+                ax.plot([h0, h0 + r.hold_s], [level, level], color=TARGET_COLOUR,
                         lw=4, solid_capstyle="butt")
         mask = (t >= lo - 1) & (t <= hi + 1) | np.isnan(t)
         ax.plot(t[mask], angle[mask], color="black", lw=0.8)
@@ -434,7 +439,7 @@ def _text_page(report: Report) -> Figure:
         fig.text(0.32, 0.84 - i * 0.045, v, fontsize=12)
     y = 0.84 - len(report.facts) * 0.045 - 0.04
     for i, (caption, _) in enumerate(report.figures):
-        fig.text(0.06, y, f"Figure {i + 1}: {caption}", fontsize=9, wrap=True)
+        fig.text(0.06, y, textwrap.fill(f"Figure {i + 1}: {caption}", 150), fontsize=9)
         y -= 0.07
     return fig
 
