@@ -397,3 +397,16 @@ def test_kinematics_match_analytic_hinge():
     # Central differences over +-1 ms: exact but for ~1e-3 m/s^2 where the jerk jumps (t=1 s).
     assert np.allclose(kin["accel_g"] * 9.80665, expected, atol=1e-3)
     assert np.allclose(kin["r"][-1] @ [0, 0, 1], [math.sin(amp), 0, math.cos(amp)])
+
+
+def test_command_line_process_reports_unknown_exercise_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "smartbell.cli", "simulate", "--exercise", "plank",
+                           "--out", str(tmp_path / "p.csv")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "smartbell simulate: error: unknown exercise 'plank'; valid: good-morning, hyperextension"]
+    assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
