@@ -122,6 +122,27 @@ def test_board_config_parses_and_names_valid_keys(path):
     assert config_problems(config) == []
 
 
+@pytest.mark.parametrize("path", BOARD_CONFIGS, ids=lambda p: p.name)
+def test_firmware_accepts_board_config(path):
+    from sbdev import config as fw_config   # the device's own parser, run on the host
+    messages = []
+    parsed = fw_config.parse(path.read_text(), log=messages.append, where=path.name)
+    assert messages == []
+    assert parsed == json.loads(path.read_text())
+
+
+def test_firmware_accepts_board_configs_under_micropython():
+    from mpy import run_micropython
+    paths = [str(p) for p in BOARD_CONFIGS]
+    code = ("from sbdev import config\n"
+            "for p in %r:\n"
+            "    with open(p) as f:\n"
+            "        config.parse(f.read(), log=print, where=p)\n"
+            "print('checked', %d)\n" % (paths, len(paths)))
+    out = run_micropython(code).stdout.decode()
+    assert out.strip() == f"checked {len(paths)}", out
+
+
 def test_config_checker_catches_mistakes():
     bad = json.loads(json.dumps(DEFAULT_CONFIG))
     bad["led_pin"] = 35                      # input-only
