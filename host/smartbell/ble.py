@@ -158,6 +158,8 @@ class Commander:
             raise CommandFailed(f"device did not answer '{cmd}' within {timeout_s:g} s") from None
         finally:
             self._pending.pop(token, None)
+            if fut.done() and not fut.cancelled():
+                fut.exception()  # failed by fail_all() while the write itself failed: retrieved
         if check and resp["code"] != P.OK:
             raise CommandFailed(f"device refused '{cmd}': {resp['status']} (value {resp['value']})")
         return resp

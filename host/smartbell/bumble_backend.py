@@ -224,7 +224,8 @@ class BumbleClient(BaseBleakClient):
         await central.start()
         await central.wait_seen(self.address, self._timeout)
         try:
-            connection = await asyncio.wait_for(central.device.connect(self.address), self._timeout)
+            connection = await self._guard(asyncio.wait_for(central.device.connect(self.address),
+                                                            self._timeout))
         except asyncio.TimeoutError:
             raise BleakError(f"connecting to {self.address} timed out") from None
         self._connection = connection
@@ -232,8 +233,8 @@ class BumbleClient(BaseBleakClient):
         peer = Peer(connection)
         self._peer = peer
         try:
-            self._mtu = await peer.request_mtu(REQUESTED_MTU)
-            await peer.discover_all()
+            self._mtu = await self._guard(peer.request_mtu(REQUESTED_MTU))
+            await self._guard(peer.discover_all())
         except Exception:
             await self.disconnect()
             raise
@@ -285,24 +286,35 @@ class BumbleClient(BaseBleakClient):
             raise BleakError("not connected")
         return self._peer
 
+    async def _guard(self, awaitable):
+        """bumble cancels a GATT operation when its connection drops; bleak callers expect a
+        BleakError then, not a CancelledError that would tear down their own task."""
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # our caller really is being cancelled
+            raise BleakError(f"disconnected from {self.address} during a GATT operation") from None
+
     async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, **kwargs) -> bytearray:
         peer = self._require()
         if "read" not in characteristic.properties:
             # bumble's server never answers such a read: the client would wait 30 s.
             raise BleakError(f"characteristic {characteristic.uuid} is not readable")
-        return bytearray(await peer.read_value(characteristic.handle))
+        return bytearray(await self._guard(peer.read_value(characteristic.handle)))
 
     async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, **kwargs) -> bytearray:
-        return bytearray(await self._require().read_value(descriptor.handle))
+        return bytearray(await self._guard(self._require().read_value(descriptor.handle)))
 
     async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data, response: bool) -> None:
         peer = self._require()
         if not ({"write", "write-without-response"} & set(characteristic.properties)):
             raise BleakError(f"characteristic {characteristic.uuid} is not writable")
-        await peer.write_value(characteristic.handle, bytes(data), with_response=response)
+        await self._guard(peer.write_value(characteristic.handle, bytes(data), with_response=response))
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data) -> None:
-        await self._require().write_value(descriptor.handle, bytes(data), with_response=True)
+        await self._guard(self._require().write_value(descriptor.handle, bytes(data), with_response=True))
 
     async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback,
                            **kwargs) -> None:
@@ -316,9 +328,9 @@ class BumbleClient(BaseBleakClient):
             callback(bytearray(value))
 
         self._subscribers[characteristic.handle] = subscriber
-        await peer.subscribe(proxy, subscriber)
+        await self._guard(peer.subscribe(proxy, subscriber))
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         peer = self._require()
         subscriber = self._subscribers.pop(characteristic.handle, None)
-        await peer.unsubscribe(self._chars[characteristic.handle], subscriber)
+        await self._guard(peer.unsubscribe(self._chars[characteristic.handle], subscriber))

@@ -214,7 +214,13 @@ class Session:
         link = asyncio.create_task(self._link_loop(), name="link")
         try:
             with self.view:
-                await self._done.wait()
+                done = asyncio.create_task(self._done.wait())
+                await asyncio.wait([done, link], return_when=asyncio.FIRST_COMPLETED)
+                done.cancel()
+                if link.done() and not link.cancelled() and link.exception() is not None:
+                    await self._drain()
+                    self._summarise()
+                    raise link.exception()
                 await self._finish_set_on_exit()
                 link.cancel()
                 await asyncio.gather(link, return_exceptions=True)
@@ -294,7 +300,7 @@ class Session:
     async def _setup(self, client: BleakClient, device, first: bool) -> None:
         send = self.commander.send
         await ble.subscribe(client, self.queue, live=True)
-        if not first:
+        if self.seq.next is not None:
             # The device holds new events until the first command after a connection: replay
             # must be that command, from the first sequence number we do not have.
             resp = await send(client, "replay", from_seq=self.seq.replay_from(), check=False)

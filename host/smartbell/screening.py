@@ -111,7 +111,7 @@ def advise(reps: Iterable[dict], abrupt_count: int, *, weight_kg: float | None =
     problems: dict[str, int] = {}
     for rep in reps:
         for key, value in rep.items():
-            if key.startswith("check_") and value != "ok":
+            if key.startswith("check_") and value not in ("ok", "-"):
                 problems[value] = problems.get(value, 0) + 1
     ok = sum(1 for r in reps if r.get("verdict") == "ok")
     fast = sum(v for k, v in problems.items() if "fast" in k)

@@ -1,0 +1,161 @@
+"""The logger over a real BLE stack (bleak -> bumble backend -> LocalLink -> bumble peripheral ->
+pipe -> device process), with a small scripted device that speaks the protocol (ring buffer,
+replay, responses). Fast checks of reconnect/replay/dedupe independent of the firmware; the
+firmware itself is in tests/test_e2e_*.py."""
+import asyncio
+import os
+import shutil
+import sys
+
+import pytest
+from bumble.link import LocalLink
+
+from mpy import FIRMWARE, VBOARD
+from smartbell.bumble_backend import BumbleCentral
+from smartbell.journal import Journal
+from smartbell.live import LiveView
+from smartbell.logger import Session, Step
+from smartbell.spec import load_spec
+from smartbell.vperipheral import VirtualPeripheral
+
+# A device that emits one rep event every `PERIOD` ms of device time during a set, keeps a ring
+# of 256 events, replays on request and holds new events after a connection until a command,
+# as docs/protocol.md says. Uses the real protocol module's encoders.
+FAKE_DEVICE = r"""
+import sys
+import blepipe
+from sbcore import protocol as P
+
+PERIOD = int(sys.argv[1])
+N_REPS = int(sys.argv[2])
+ring = []           # (seq, bytes)
+state = {"conn": None, "deliver_from": None, "hold": False, "set": False, "reps": 0, "seq": 0,
+         "rseq": 0, "t": 0, "since_conn": 0}
+buf = bytearray(20)
+
+class BLE:
+    def _deliver(self, event, data):
+        if event == 1:
+            state["conn"] = data[0]; state["hold"] = True; state["since_conn"] = state["t"]
+            state["deliver_from"] = state["seq"]
+        elif event == 2:
+            state["conn"] = None
+            t.advertise(ADV, None)
+        elif event == 3:
+            command(data[0], data[1], data[2])
+
+def respond(conn, cmd, token, code, value):
+    n = P.pack_response(buf, state["rseq"], state["t"], cmd, token, code, value)
+    state["rseq"] += 1
+    t.notify(conn, 3, bytes(buf[:n]))
+
+def command(conn, handle, data):
+    try:
+        c = P.decode_command(data)
+    except P.ProtocolError as e:
+        respond(conn, data[1] if len(data) > 1 else 0, data[2] if len(data) > 2 else 0, e.status, 0)
+        return
+    cmd, value, code = c["cmd"], 0, P.OK
+    if state["hold"]:
+        state["hold"] = False
+        if cmd == P.CMD_REPLAY:
+            state["deliver_from"] = c["from_seq"]
+    if cmd == P.CMD_REPLAY:
+        state["deliver_from"] = c["from_seq"]
+        value = state["seq"] - c["from_seq"]
+    elif cmd == P.CMD_GET:
+        value = {P.GET_EVENT_HEAD: state["seq"], P.GET_ACCEL_LSB_PER_G: 4096,
+                 P.GET_GYRO_MDPS_PER_LSB: 30518, P.GET_FW_VERSION: 100}.get(c["key"], 1)
+    elif cmd == P.CMD_START:
+        state["set"] = True; state["reps"] = 0
+    elif cmd == P.CMD_STOP:
+        state["set"] = False; value = state["reps"]
+    respond(conn, cmd, c["token"], code, value)
+
+ADV = bytes([15, 9]) + b"smartbell-FAKE" + bytes([17, 7]) + bytes(reversed(bytes.fromhex(P.SERVICE_UUID.replace("-", ""))))
+t = blepipe.Transport()
+t.attach(BLE())
+t.register([[P.SERVICE_UUID, [[1, P.EVENTS_UUID, 0x12], [2, P.LIVE_UUID, 0x10], [3, P.CONTROL_UUID, 0x18]]],
+            ["0x180f", [[4, "0x2a19", 0x12]]]])
+t.write(4, bytes([77]))
+t.advertise(ADV, None)
+next_rep = PERIOD
+while state["reps"] < N_REPS or state["deliver_from"] != state["seq"]:
+    t.pace(state["t"])
+    state["t"] += 20
+    if state["set"] and state["t"] >= next_rep and state["reps"] < N_REPS:
+        state["reps"] += 1
+        n = P.pack_rep(buf, state["seq"], state["t"], state["reps"], 4000, 1500, 1000, 1500, 400, 40, 1100)
+        ring.append((state["seq"], bytes(buf[:n])))
+        ring[:] = ring[-256:]
+        state["seq"] += 1
+    if not state["set"]:
+        next_rep = state["t"] + PERIOD
+    else:
+        next_rep = max(next_rep, state["t"]) if state["t"] < next_rep else state["t"] + PERIOD
+    if state["conn"] is None:
+        continue
+    if state["hold"] and state["t"] - state["since_conn"] > 1000:
+        state["hold"] = False
+    if state["hold"]:
+        continue
+    sent = 0
+    for seq, pkt in ring:
+        if seq >= state["deliver_from"] and sent < 4:
+            t.notify(state["conn"], 1, pkt)
+            state["deliver_from"] = seq + 1
+            sent += 1
+while True:
+    t.pace(state["t"])
+    state["t"] += 20
+"""
+
+
+def device_command(tmp_path, period_ms, n_reps):
+    script = tmp_path / "fake_device.py"
+    script.write_text(FAKE_DEVICE)
+    env = dict(os.environ, SMARTBELL_BLE_LOCKSTEP="1")
+    mpy = shutil.which("micropython")
+    if mpy:
+        env["MICROPYPATH"] = f"{VBOARD}:{FIRMWARE}:.frozen"
+        return [mpy, str(script), str(period_ms), str(n_reps)], env
+    env["PYTHONPATH"] = f"{VBOARD}:{FIRMWARE}"
+    return [sys.executable, str(script), str(period_ms), str(n_reps)], env
+
+
+def run_session(tmp_path, *, n_reps, outages, sets=1, period_ms=3000):
+    async def main():
+        link = LocalLink()
+        vp = VirtualPeripheral(link, "-", outages=outages, command=device_command(tmp_path, period_ms, n_reps),
+                               stderr_path=tmp_path / "device.stderr")
+        await vp.start()
+        central = BumbleCentral(link)
+        journal = Journal.open(tmp_path / "journal.sqlite3")
+        steps = [Step("good-morning", load_spec("good-morning"), sets=sets, reps=n_reps // sets, rest_s=0)]
+        session = Session(steps, journal=journal, backend=central.backend(), rest_scale=0,
+                          view=LiveView(enabled=False), scan_timeout_s=2)
+        try:
+            summary = await asyncio.wait_for(session.run(), 60)
+        finally:
+            await vp.stop()
+        return session, journal, vp, summary
+    return asyncio.run(main())
+
+
+def test_session_over_bumble_with_outages_loses_and_duplicates_nothing(tmp_path):
+    outages = [(5_000 + 7_000 * i, 1_000 + 1_500 * i) for i in range(8)]
+    session, journal, vp, summary = run_session(tmp_path, n_reps=20, outages=outages)
+    reps = journal.events(summary["session_id"], type="rep")
+    assert list(reps["rep"]) == list(range(1, 21))
+    assert list(reps["seq"]) == sorted(set(reps["seq"]))
+    assert vp.stats["outages"] == 8 and summary["reconnects"] >= 8
+    assert summary["missing_events"] == 0 and summary["malformed"] == 0
+    assert session.device_info["fw_version"] == 100 and session.state.battery_pct == 77
+
+
+def test_plan_sets_walk_and_every_rep_lands_in_its_set(tmp_path):
+    session, journal, vp, summary = run_session(tmp_path, n_reps=6, outages=[], sets=2)
+    reps = journal.events(summary["session_id"], type="rep")
+    assert list(reps["set_no"]) == [1, 1, 1, 2, 2, 2]
+    assert list(reps["rep"]) == [1, 2, 3, 1, 2, 3]
+    assert summary["exercises"]["good-morning"]["reps"] == 6
