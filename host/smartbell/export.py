@@ -123,12 +123,13 @@ def _session_reps(j: Journal, session: dict) -> tuple[pd.DataFrame, pd.DataFrame
     out["hold_target_s"] = pd.Series([checker.limit(e, "hold_min_s") for e in reps["exercise"]],
                                      index=reps.index, dtype="float64")
     # Abrupt events count against the rep they fall in (same exercise and set, start..end).
-    a_t = abrupt["t_s"].to_numpy(dtype="float64") if len(abrupt) else np.empty(0)
-    a_key = list(zip(abrupt["exercise"], abrupt["set_no"])) if len(abrupt) else []
-    counts = []
-    for ex, set_no, s, e in zip(out["exercise"], out["set"], out["start_s"], out["end_s"]):
-        same = np.array([k == (ex, set_no) for k in a_key], dtype=bool)
-        counts.append(int(np.count_nonzero(same & (a_t >= s) & (a_t <= e))))
+    counts = [0] * len(out)
+    if len(abrupt):
+        a_t = abrupt["t_s"].to_numpy(dtype="float64")
+        a_key = (abrupt["exercise"].astype(str) + "\0" + abrupt["set_no"].astype(str)).to_numpy()
+        r_key = (out["exercise"].astype(str) + "\0" + out["set"].astype(str)).to_numpy()
+        for i, (key, s, e) in enumerate(zip(r_key, out["start_s"], out["end_s"])):
+            counts[i] = int(np.count_nonzero((a_key == key) & (a_t >= s) & (a_t <= e)))
     out["abrupt_count"] = pd.array(counts, dtype="Int64")
     rows = out[["rep"] + REP_MEASURES].to_dict("records")
     checks = [checker.check(ex, rec, abrupt_count=n, weight_kg=None if pd.isna(w) else w)
@@ -152,23 +153,27 @@ def _session_sets(session: dict, reps: pd.DataFrame, abrupt: pd.DataFrame,
                 keys.append((name, set_no))
     order = {name: i for i, name in enumerate(planned)}
     keys.sort(key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1] or 0))
+    # One groupby per session, not one filter per set: a 30-minute session has dozens of sets.
+    done = (reps.assign(ok=reps["verdict"] == "ok")
+            .groupby(["exercise", "set"], sort=False, dropna=False)
+            .agg(time=("time", "first"), weight_kg=("weight_kg", "first"),
+                 reps_done=("ok", "size"), reps_passed=("ok", "sum"),
+                 hold_mean_s=("hold_s", "mean"), rom_mean_deg=("rom_deg", "mean"),
+                 to_far_mean_s=("to_far_s", "mean"), return_mean_s=("return_s", "mean"))
+            .to_dict("index"))
+    n_abrupt = abrupt.groupby(["exercise", "set_no"], dropna=False).size().to_dict() \
+        if len(abrupt) else {}
+    empty = {"time": None, "weight_kg": session["weight_kg"], "reps_done": 0, "reps_passed": 0}
     rows = []
     for ex, set_no in keys:
-        r = reps[(reps["exercise"] == ex) & (reps["set"] == set_no)]
-        a = abrupt[(abrupt["exercise"] == ex) & (abrupt["set_no"] == set_no)]
-        p = planned.get(ex, {})
+        r = done.get((ex, set_no), empty)
         rows.append({
-            "session_id": session["id"], "patient": session["patient"],
-            "time": r["time"].iloc[0] if len(r) else None, "exercise": ex, "set": set_no,
-            "weight_kg": r["weight_kg"].iloc[0] if len(r) else session["weight_kg"],
-            "reps_planned": p.get("reps"), "reps_done": len(r),
-            "reps_passed": int((r["verdict"] == "ok").sum()),
-            "hold_mean_s": r["hold_s"].mean(), "hold_target_s": checker.limit(ex, "hold_min_s"),
-            "rom_mean_deg": r["rom_deg"].mean(), "to_far_mean_s": r["to_far_s"].mean(),
+            "session_id": session["id"], "patient": session["patient"], "exercise": ex,
+            "set": set_no, **r, "reps_planned": planned.get(ex, {}).get("reps"),
+            "hold_target_s": checker.limit(ex, "hold_min_s"),
             "to_far_min_s": checker.limit(ex, "to_far_min_s"),
-            "return_mean_s": r["return_s"].mean(),
             "return_min_s": checker.limit(ex, "return_min_s"),
-            "abrupt_count": len(a), "spec_name": session["spec_name"],
+            "abrupt_count": n_abrupt.get((ex, set_no), 0), "spec_name": session["spec_name"],
             "device_id": session["device_id"], "firmware_version": session["firmware_version"],
         })
     sets = pd.DataFrame(rows, columns=SET_COLUMNS)

@@ -401,8 +401,6 @@ def record_analysis(journal: Journal, trace, exercise: str, *, plan=None, patien
     result as a logger would: events in time order with consecutive seq numbers, host times =
     ``started_at`` + device seconds. With ``session_id`` the trace is appended as another set,
     its device times shifted to start ``rest_s`` after the session's last event."""
-    from dataclasses import asdict
-
     from smartbell.analyze import Trace, analyze, read_trace
     from smartbell.spec import load_spec
 
@@ -411,6 +409,22 @@ def record_analysis(journal: Journal, trace, exercise: str, *, plan=None, patien
                  else Trace(trace.t_s, trace.accel_g, trace.gyro_dps))
     spec = plan.spec_for(exercise) if plan is not None else load_spec(exercise)
     result = analyze(trace, spec, weight_kg=weight_kg)
+    return record_result(journal, result, trace if raw else None, plan=plan, patient=patient,
+                         weight_kg=weight_kg, started_at=started_at, set_no=set_no,
+                         session_id=session_id, end=end, rest_s=rest_s,
+                         t_start_s=float(trace.t_s[0]), t_end_s=float(trace.t_s[-1]))
+
+
+def record_result(journal: Journal, result, raw_trace=None, *, plan=None, patient: str = "SIM",
+                  weight_kg: float | None = None, started_at: datetime | None = None,
+                  set_no: int = 1, session_id: str | None = None, end: bool = True,
+                  rest_s: float = 60.0, t_start_s: float = 0.0,
+                  t_end_s: float | None = None) -> str:
+    """Journal an existing ``smartbell.analyze`` result (see ``record_analysis``); with
+    ``raw_trace`` its samples are journaled too. Benchmarks reuse one analysis many times."""
+    from dataclasses import asdict
+
+    spec = result.spec
     if session_id is None:
         started_at = started_at or datetime.now(timezone.utc)
         session_id = journal.start_session(
@@ -426,7 +440,7 @@ def record_analysis(journal: Journal, trace, exercise: str, *, plan=None, patien
             "SELECT MAX(seq), MAX(t_ms) FROM events WHERE session_id=?", (session_id,)).fetchone()
     # One continuous device clock across the sets of a session: later sets are shifted by whole
     # milliseconds, after the detector ran, so their measurements equal `analyze` on the trace.
-    shift = 0.0 if last_ms is None else round(last_ms / 1000 + rest_s - float(trace.t_s[0]), 3)
+    shift = 0.0 if last_ms is None else round(last_ms / 1000 + rest_s - t_start_s, 3)
     items = [(r["end_s"], "rep", {k: r[k] for k in REP_FIELDS})
              for r in result.reps.to_dict("records")]
     for e in result.events.to_dict("records"):
@@ -443,13 +457,13 @@ def record_analysis(journal: Journal, trace, exercise: str, *, plan=None, patien
         journal.add_event(session_id, seq=seq, type=kind, t_ms=int(round(t_s * 1000)),
                           host_time=started_at + timedelta(seconds=t_s), exercise=spec.name,
                           set_no=set_no, fields=fields)
-    if raw:
-        gyro = (trace.gyro_dps if trace.gyro_dps is not None
-                else np.full_like(trace.accel_g, np.nan))
-        journal.add_raw_samples(session_id,
-                                np.column_stack([trace.t_s + shift, trace.accel_g, gyro]))
+    if raw_trace is not None:
+        tr = raw_trace
+        gyro = tr.gyro_dps if tr.gyro_dps is not None else np.full_like(tr.accel_g, np.nan)
+        journal.add_raw_samples(session_id, np.column_stack([tr.t_s + shift, tr.accel_g, gyro]))
     if end:
-        ended = started_at + timedelta(seconds=float(trace.t_s[-1]) + shift)
+        last_s = t_end_s if t_end_s is not None else (items[-1][0] if items else 0.0)
+        ended = started_at + timedelta(seconds=float(last_s) + shift)
         journal.end_session(session_id, ended, result.summary)
     return session_id
 
