@@ -368,3 +368,53 @@ def test_documented_spec_files_load(doc, body, tmp_path):
 @pytest.mark.parametrize("doc,body", blocks_of("python"), ids=lambda x: x if isinstance(x, str) and x.endswith(".md") else "")
 def test_documented_python_compiles(doc, body):
     compile(body, doc, "exec")
+
+
+# ---- the user guide describes what the program really shows ------------------------------------
+
+USER_GUIDE = ROOT / "docs" / "user-guide.md"
+
+
+def test_user_guide_explains_every_phase_the_screen_shows():
+    from smartbell.live import PHASE_LABELS
+    text = USER_GUIDE.read_text()
+    missing = [label for label in PHASE_LABELS.values() if label not in text]
+    assert missing == [], f"phases shown by the live view but not explained: {missing}"
+
+
+def test_user_guide_explains_every_verdict(tmp_path):
+    from smartbell.spec import LIMIT_KEYS, load_spec
+    # A spec that checks everything, and reps that fail each check in turn.
+    path = tmp_path / "all.toml"
+    path.write_text('[exercise]\nname = "all"\ntitle = "All"\n[limits]\n'
+                    'rom_min_deg = 20.0\nrom_max_deg = 60.0\nto_far_min_s = 1.0\nreturn_min_s = 1.0\n'
+                    'duration_max_s = 20.0\nhold_min_s = 1.0\nhold_max_s = 5.0\nabrupt_max = 0\n'
+                    'weight_max_kg = 3.0\n[detector]\n')
+    spec = load_spec(str(path))
+    assert set(spec.limits) == set(LIMIT_KEYS), "a new limit: add it to this test's spec"
+    good = {"rom_deg": 40.0, "to_far_s": 2.0, "return_s": 2.0, "duration_s": 6.0, "hold_s": 2.0}
+    variants = [dict(rom_deg=5.0), dict(rom_deg=90.0), dict(to_far_s=0.2), dict(return_s=0.2),
+                dict(duration_s=60.0), dict(hold_s=0.1), dict(hold_s=30.0)]
+    verdicts = set()
+    for change in variants:
+        verdicts |= set(spec.check_rep({**good, **change}).values())
+    verdicts |= set(spec.check_rep(good, abrupt_count=2, weight_kg=9.0).values())
+    problems = verdicts - {"ok", "fix", "-"}
+    assert len(problems) >= 8
+    text = USER_GUIDE.read_text()
+    assert [p for p in sorted(problems) if p not in text] == []
+
+
+def test_user_guide_quotes_the_logger_messages():
+    logger = (ROOT / "host" / "smartbell" / "logger.py").read_text()
+    text = USER_GUIDE.read_text()
+    for message in ("link lost: reconnecting", "Plan done. Well done!", "Sensor recovered."):
+        assert message in logger, f"the logger no longer says {message!r}: update the user guide"
+        assert message in text
+
+
+def test_user_guide_keeps_the_safety_guidelines():
+    text = USER_GUIDE.read_text().lower()
+    for words in ("muscular", "trauma", "surgery", "nerve compression", "therapist",
+                  "light weights", "start small and slow", "no abrupt movements"):
+        assert words in text, f"the safety guidelines lost {words!r}"
