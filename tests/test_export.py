@@ -148,6 +148,24 @@ def test_spec_that_is_gone_gives_unchecked_not_lost_reps(journal, tmp_path):
     assert reps["verdict"].tolist() == ["unchecked"] and reps["rom_deg"].tolist() == [33.3]
 
 
+def test_rep_time_comes_from_the_device_clock_not_a_late_replay(journal):
+    sid = journal.start_session(patient="P", exercise_plan={}, spec_name="good-morning",
+                                spec={}, weight_kg=1.0, device_name=None, device_id=None,
+                                firmware_version=None, started_at=T0)
+    fields = {"rep": 1, "start_s": 100.0, "end_s": 108.0, "to_far_s": 2.0, "hold_s": 3.0,
+              "return_s": 2.0, "duration_s": 8.0, "rom_deg": 40.0, "peak_speed_dps": 30.0,
+              "peak_accel_g": 0.2}
+    # Rep 1 arrives 40 ms after it ended; rep 2 (ended at device 120 s) is replayed 95 s late.
+    journal.add_event(sid, seq=0, type="rep", t_ms=108_000,
+                      host_time=T0 + timedelta(seconds=10.04), exercise="good-morning",
+                      set_no=1, fields=fields)
+    journal.add_event(sid, seq=1, type="rep", t_ms=120_000,
+                      host_time=T0 + timedelta(seconds=117), exercise="good-morning", set_no=1,
+                      fields=dict(fields, rep=2, start_s=112.0, end_s=120.0))
+    reps, _, _ = tables(journal, [sid])
+    assert reps["time"].tolist() == ["2026-11-25T08:15:10+01:00", "2026-11-25T08:15:22+01:00"]
+
+
 def test_abrupt_events_are_counted_in_their_rep(journal, tmp_path):
     sid = journal.start_session(patient="P", exercise_plan={}, spec_name="good-morning",
                                 spec={}, weight_kg=1.0, device_name=None, device_id=None,

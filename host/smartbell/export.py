@@ -41,6 +41,21 @@ class ExportError(SmartbellError, ValueError):
     """Nothing to export, or an output path that cannot be written."""
 
 
+def _wall_clock(events: pd.DataFrame) -> pd.Series:
+    """Laptop time of each event's device timestamp ``t_ms``.
+
+    An event replayed after a reconnect arrives late, so its arrival time is not when it
+    happened. The device clock is exact; its offset to the laptop clock is the smallest
+    (arrival - t_ms) seen, i.e. the least-delayed notification. A device restart (t_ms going
+    back) starts a new offset."""
+    if events.empty:
+        return pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns, UTC]")
+    device = pd.to_timedelta(events["t_ms"], unit="ms")
+    epoch = (events["t_ms"].diff() < 0).cumsum()
+    offset = (events["host_time"] - device).groupby(epoch).transform("min")
+    return offset + device
+
+
 def _local_iso(ts: pd.Series, offset_from: str) -> pd.Series:
     """UTC timestamps as ISO 8601 strings in the session's own UTC offset (the patient's clock)."""
     tz = datetime.fromisoformat(offset_from).tzinfo or timezone.utc
@@ -103,6 +118,7 @@ def _session_reps(j: Journal, session: dict) -> tuple[pd.DataFrame, pd.DataFrame
     """(reps with checks, abrupt events) for one session, in the export's column order."""
     sid = session["id"]
     events = j.events(sid)
+    events["wall_time"] = _wall_clock(events)
     reps = events[events["type"] == "rep"].copy()
     abrupt = events[events["type"] == "abrupt"]
     for col in REP_MEASURES + ["rep"]:
@@ -111,7 +127,9 @@ def _session_reps(j: Journal, session: dict) -> tuple[pd.DataFrame, pd.DataFrame
     out = pd.DataFrame(index=reps.index)
     out["session_id"] = sid
     out["patient"] = session["patient"]
-    out["time"] = _local_iso(reps["host_time"], session["started_at"])
+    # The rep ends at end_s on the device clock; its event is stamped t_ms on the same clock.
+    end_at = reps["wall_time"] + pd.to_timedelta(reps["end_s"] * 1000 - reps["t_ms"], unit="ms")
+    out["time"] = _local_iso(end_at.fillna(reps["wall_time"]), session["started_at"])
     out["exercise"] = reps["exercise"]
     out["set"] = reps["set_no"].astype("Int64")
     out["rep"] = reps["rep"].astype("Int64")

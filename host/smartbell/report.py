@@ -56,6 +56,7 @@ class Report:
     facts: list[tuple[str, str]]
     figures: list[tuple[str, Figure]] = field(default_factory=list)
     tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # "how to read this report" paragraphs
 
     def close(self) -> None:
         for _, fig in self.figures:
@@ -238,6 +239,17 @@ VERDICT_TABLE = ["exercise", "set", "rep", "weight_kg", "rom_deg", "to_far_s", "
                  "check_hold", "check_abrupt", "check_weight", "verdict"]
 
 
+READING_NOTES = [
+    "A rep: the dumbbell leaves the start position, reaches the far end, is held there still, "
+    "then comes back. Angles are in degrees from the start position, times in seconds.",
+    "Every rep is checked against the exercise's spec as adjusted by the plan: range of motion "
+    "('too shallow', 'too deep'), tempo ('too fast' going out or coming back, 'too slow' overall),"
+    " hold at the far end ('hold too short', 'hold too long'), abrupt movement (a sudden jerk "
+    "during the rep) and weight ('too heavy'). '-' means the spec does not make that check. The "
+    "verdict is 'ok' when every check passed, otherwise 'fix'.",
+]
+
+
 def _duration(session: dict) -> str:
     if not session.get("ended_at"):
         return "not closed (logger stopped before the end)"
@@ -271,7 +283,8 @@ def session_report(j: Journal, session_id: str) -> Report:
         ("Session id", session_id),
     ]
     report = Report(f"Session report: {session['patient']}, "
-                    f"{datetime.fromisoformat(session['started_at']):%Y-%m-%d}", facts)
+                    f"{datetime.fromisoformat(session['started_at']):%Y-%m-%d}", facts,
+                    notes=list(READING_NOTES))
     report.figures.append((
         "The angle of the dumbbell over the session. Each rep is shaded (green: every check ok, "
         "orange: something to fix), the blue bar is the hold at the far end and red marks are "
@@ -316,8 +329,6 @@ def progress_report(j: Journal, patient: str, since: str | None = None) -> Repor
     weeks = pd.Series(pd.PeriodIndex([d.date() for d in days], freq="W-SUN"))
     all_weeks = pd.period_range(first, last, freq="W-SUN")
     per_week = weeks.value_counts().reindex(all_weeks, fill_value=0)
-    hold_target = next((e.get("hold_s") for e in plan.get("exercises", [])
-                        if e.get("hold_s") is not None), None)
 
     x = np.arange(len(per))
     labels = list(per["date"])
@@ -341,13 +352,31 @@ def progress_report(j: Journal, patient: str, since: str | None = None) -> Repor
     a2.set_title("Reps per session")
     a2.set_ylabel("reps")
     fig2, (b1, b2, b3) = plt.subplots(3, 1, figsize=PAGE_IN, sharex=True)
-    b1.plot(x, per["hold_mean_s"], "o-", color=HOLD_COLOUR, label="mean hold")
-    if hold_target is not None:
-        b1.axhline(hold_target, color=TARGET_COLOUR, lw=2, ls="--", label="target")
-    b1.legend(loc="upper left", fontsize=8)
+    # One line per exercise: a good-morning hold and a hyperextension hold are not comparable.
+    pos = {sid: i for i, sid in enumerate(per["session_id"])}
+    by_ex = reps.groupby(["exercise", "session_id"], sort=False)[["hold_s", "rom_deg"]].mean()
+    for k, (exercise, rows) in enumerate(by_ex.groupby(level="exercise", sort=False)):
+        xs = [pos[sid] for sid in rows.index.get_level_values("session_id")]
+        marker = "os^vD"[k % 5]
+        b1.plot(xs, rows["hold_s"], marker + "-", color=HOLD_COLOUR, alpha=1 - 0.25 * (k % 3),
+                label=f"{exercise}: mean hold")
+        b2.plot(xs, rows["rom_deg"], marker + "-", color=ROM_COLOUR, alpha=1 - 0.25 * (k % 3),
+                label=exercise)
+        target = sets.loc[sets["exercise"] == exercise, "hold_target_s"].dropna()
+        if len(target):
+            b1.axhline(target.iloc[-1], color=TARGET_COLOUR, lw=1.5, ls="--" if k == 0 else ":",
+                       label=f"{exercise}: shortest hold allowed")
+    if len(by_ex):
+        top = np.nanmax([by_ex["hold_s"].max(), sets["hold_target_s"].max(), 1.0])
+        b1.set_ylim(0, top * 1.35)  # from zero, with room for the legend above the data
+        b2.set_ylim(0, max(10.0, by_ex["rom_deg"].max()) * 1.35)
+        b1.legend(loc="upper left", fontsize=8, ncol=2)
+        b2.legend(loc="upper left", fontsize=8)
+    else:
+        _no_data(b1, "no reps recorded")
+        _no_data(b2, "no reps recorded")
     b1.set_ylabel("hold (s)")
     b1.set_title("Mean hold time per session")
-    b2.plot(x, per["rom_mean_deg"], "o-", color=ROM_COLOUR)
     b2.set_ylabel("range (deg)")
     b2.set_title("Mean range of motion per session")
     b3.bar(x, per["abrupt_count"], color=ABRUPT_COLOUR)
@@ -368,11 +397,13 @@ def progress_report(j: Journal, patient: str, since: str | None = None) -> Repor
              ("Reps done / passed", f"{int(per['reps_done'].sum())} / "
                                     f"{int(per['reps_passed'].sum())}"),
              ("Abrupt movements", str(int(per["abrupt_count"].sum())))]
-    report = Report(f"Progress report: {patient}", facts)
+    report = Report(f"Progress report: {patient}", facts, notes=[
+        READING_NOTES[1], "Sessions and reps planned come from the plan the patient used; a week "
+        "is Monday to Sunday."])
     report.figures.append(("Top: sessions done each week against the plan. Bottom: reps done, "
                            "reps where every check was ok, and reps planned, per session.", fig1))
-    report.figures.append(("Mean hold time, mean range of motion and abrupt movements per "
-                           "session, oldest first.", fig2))
+    report.figures.append(("Mean hold time and mean range of motion per session for each "
+                           "exercise, and abrupt movements per session, oldest first.", fig2))
     report.tables.append(("Sessions", per))
     return report
 
@@ -420,6 +451,9 @@ def write_html(report: Report, out: Path) -> None:
     parts += [f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
               for k, v in report.facts]
     parts.append("</table>")
+    if report.notes:
+        parts.append("<h2>How to read this report</h2>"
+                     + "".join(f"<p>{html.escape(n)}</p>" for n in report.notes))
     for caption, fig in report.figures:
         data = base64.b64encode(figure_png(fig)).decode("ascii")
         parts.append(f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,"
@@ -438,9 +472,12 @@ def _text_page(report: Report) -> Figure:
         fig.text(0.06, 0.84 - i * 0.045, k, fontsize=12, weight="bold")
         fig.text(0.32, 0.84 - i * 0.045, v, fontsize=12)
     y = 0.84 - len(report.facts) * 0.045 - 0.04
-    for i, (caption, _) in enumerate(report.figures):
-        fig.text(0.06, y, textwrap.fill(f"Figure {i + 1}: {caption}", 150), fontsize=9)
-        y -= 0.07
+    paragraphs = report.notes + [f"Figure {i + 1}: {caption}"
+                                 for i, (caption, _) in enumerate(report.figures)]
+    for text in paragraphs:
+        wrapped = textwrap.fill(text, 150)
+        fig.text(0.06, y, wrapped, fontsize=9, va="top")
+        y -= 0.025 * (wrapped.count("\n") + 1) + 0.015
     return fig
 
 
