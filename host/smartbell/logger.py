@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import dataclasses
 import logging
 import os
 import sys
@@ -156,7 +157,7 @@ class Session:
                  weight_kg: float | None = None, device: str | None = None,
                  backend: ble.Backend | None = None, view: LiveView | None = None,
                  raw_csv: Path | None = None, auto: bool = True, rest_scale: float = 1.0,
-                 scan_timeout_s: float = 10.0):
+                 scan_timeout_s: float = 10.0, plan_dict: dict | None = None):
         self.steps = steps
         self.journal = journal
         self.patient = patient
@@ -168,6 +169,7 @@ class Session:
         self.auto = auto
         self.rest_scale = rest_scale
         self.scan_timeout_s = scan_timeout_s
+        self.plan_dict = plan_dict   # the therapist's plan as journaled (Plan.to_dict())
         self.state = LiveState(exercise_count=len(steps), weight_kg=weight_kg)
         self.stats = Stats()
         self.seq = SeqTracker()
@@ -617,13 +619,14 @@ class Session:
             return
         info = self.device_info
         fw = info.get("fw_version")
-        plan = {"steps": [{"name": s.name, "sets": s.sets, "reps": s.reps, "hold_s": s.hold_s,
-                           "weight_limit_kg": s.weight_limit_kg, "rest_s": s.rest_s}
-                          for s in self.steps]}
+        plan = self.plan_dict or {"patient": self.patient, "exercises": [
+            {k: v for k, v in {"name": s.name, "sets": s.sets, "reps": s.reps, "hold_s": s.hold_s,
+                               "weight_kg": s.weight_limit_kg, "rest_s": s.rest_s}.items()
+             if v is not None} for s in self.steps]}
         spec = self.steps[0].spec
         self.session_id = self.journal.start_session(
             patient=self.patient, exercise_plan=plan, spec_name=spec.name,
-            spec={"limits": dict(spec.limits), "detector": dict(spec.detector)},
+            spec=dataclasses.asdict(spec),
             weight_kg=self.weight_kg, device_name=info.get("name"), device_id=info.get("address"),
             firmware_version=None if fw is None else f"{fw // 100}.{fw % 100}",
             started_at=datetime.now(timezone.utc).astimezone())
@@ -744,7 +747,8 @@ def run_session(args, backend: ble.Backend | None = None, console: Console | Non
         session = Session(steps, journal=journal, patient=patient, weight_kg=args.weight_kg,
                           device=args.device, backend=backend,
                           view=LiveView(console) if console.is_terminal else LineView(console),
-                          raw_csv=args.raw, auto=not args.manual)
+                          raw_csv=args.raw, auto=not args.manual,
+                          plan_dict=plan.to_dict() if plan else None)
         if session.state.weight_warning:
             console.print(f"[bold yellow]warning:[/] {session.state.weight_warning}")
         try:

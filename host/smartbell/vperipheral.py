@@ -39,6 +39,8 @@ PERIPHERAL_ADDRESS = "C0:5B:00:00:00:01"
 # events promptly, large enough that the pipe is not flooded with grants.
 GRANT_CHUNK_MS = 200
 ADV_INTERVAL_MS = 20
+# The firmware runs with an ESP32-sized heap, as in the firmware's own tests.
+ESP32_HEAP = "56wK"
 
 _IRQ_CONNECT, _IRQ_DISCONNECT = "C", "X"
 
@@ -48,7 +50,7 @@ class FirmwareExited(RuntimeError):
 
 
 def firmware_command(trace: str | os.PathLike, *, prefer_micropython: bool = True,
-                     extra_args: tuple = ()) -> tuple[list[str], dict[str, str]]:
+                     extra_args: tuple = (), heapsize: str = ESP32_HEAP) -> tuple[list[str], dict[str, str]]:
     """Command line and environment that run the firmware on the virtual board in lockstep."""
     firmware_root = FIRMWARE if (FIRMWARE / "sbdev").is_dir() else Path(__import__("sbdev").__file__).parents[1]
     env = dict(os.environ, SMARTBELL_BLE_TRANSPORT="pipe", SMARTBELL_BLE_LOCKSTEP="1")
@@ -56,7 +58,7 @@ def firmware_command(trace: str | os.PathLike, *, prefer_micropython: bool = Tru
     mpy = shutil.which("micropython") if prefer_micropython else None
     if mpy:
         env["MICROPYPATH"] = f"{VBOARD}:{firmware_root}:.frozen"
-        return [mpy, "-X", "heapsize=56wK", *args], env
+        return [mpy, "-X", f"heapsize={heapsize}", *args], env
     env["PYTHONPATH"] = os.pathsep.join([str(VBOARD), str(firmware_root), env.get("PYTHONPATH", "")])
     return [sys.executable, "-u", *args], env
 
@@ -73,8 +75,13 @@ def _uuid(text: str) -> UUID:
 def parse_table(table) -> list[tuple[str, list[tuple[int, str, int]]]]:
     """The firmware's registered GATT table -> [(service_uuid, [(handle, char_uuid, flags)])].
 
-    Accepts `[[service_uuid, [[handle, uuid, flags], ...]], ...]` (the blepipe form) and the
-    common variants `[service_uuid, [[uuid, flags, handle], ...]]` / dicts with those keys."""
+    Accepts the virtual board's flat `[[value_handle, service_uuid, char_uuid, flags], ...]` and
+    the nested `[[service_uuid, [[handle, uuid, flags], ...]], ...]` form."""
+    if table and all(len(c) == 4 and isinstance(c[0], int) for c in table):
+        services: dict[str, list] = {}
+        for handle, suuid, cuuid, flags in table:
+            services.setdefault(suuid, []).append((handle, cuuid, flags))
+        return list(services.items())
     out = []
     for svc in table:
         if isinstance(svc, dict):
