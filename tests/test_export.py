@@ -210,3 +210,29 @@ def test_cli_all_since_and_errors(tmp_path, monkeypatch, capsys, traces):
     with pytest.raises(ExportError):
         with Journal.open() as j:
             export_sessions(j, [], out)
+
+
+def test_logger_style_session_without_a_plan_file(journal):
+    """The logger journals a stand-in plan (no reps) and its own check columns in the fields:
+    export still checks every exercise against its spec and keeps one set of columns."""
+    from dataclasses import asdict
+
+    from smartbell.spec import load_spec
+
+    stand_in = {"patient": "me", "exercises": [{"name": "generic", "sets": 1, "rest_s": 60.0},
+                                               {"name": "good-morning", "sets": 1}]}
+    sid = journal.start_session(patient="me", exercise_plan=stand_in, spec_name="generic",
+                                spec=asdict(load_spec("generic")), weight_kg=None,
+                                device_name="smartbell-1a2b", device_id="AA", firmware_version="0.1",
+                                started_at=T0)
+    rep = {"rep": 1, "start_s": 1.0, "end_s": 5.0, "to_far_s": 0.5, "hold_s": 0.0,
+           "return_s": 0.5, "duration_s": 4.0, "rom_deg": 30.0, "peak_speed_dps": 90.0,
+           "peak_accel_g": 0.3, "abrupt_count": 0, "check_rom": "x", "verdict": "x"}
+    for seq, ex in enumerate(("generic", "good-morning")):
+        journal.add_event(sid, seq=seq, type="rep", t_ms=5000, host_time=T0, exercise=ex,
+                          set_no=1, fields=rep)
+    reps, sets, _ = tables(journal, [sid])
+    assert list(reps.columns) == REP_COLUMNS
+    assert reps["verdict"].tolist() == ["ok", "fix"]  # generic checks nothing; GM: too fast
+    assert reps["check_tempo"].tolist() == ["-", "too fast"]
+    assert sets["reps_planned"].isna().all() and sets["reps_done"].tolist() == [1, 1]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from smartbell import SmartbellError
+from smartbell.export import export_sessions
 from smartbell.journal import Journal, JournalError, default_path
 
 CET = timezone(timedelta(hours=1))
@@ -171,14 +172,17 @@ def test_sigkill_loses_nothing_received(tmp_path):
         from smartbell.journal import Journal
         j = Journal.open({str(path)!r})
         now = datetime.now(timezone.utc)
-        sid = j.start_session(patient="P", exercise_plan={{}}, spec_name="s", spec={{}},
+        sid = j.start_session(patient="P", exercise_plan={{}}, spec_name="generic", spec={{}},
                               weight_kg=1, device_name=None, device_id=None,
                               firmware_version=None, started_at=now)
         print(sid, flush=True)
         seq = 0
         while True:
-            j.add_event(sid, seq=seq, type="rep", t_ms=seq, host_time=now, exercise="e",
-                        set_no=1, fields={{"rep": seq}})
+            j.add_event(sid, seq=seq, type="rep", t_ms=seq, host_time=now, exercise="generic",
+                        set_no=1, fields={{"rep": seq, "start_s": 0.0, "end_s": 1.0,
+                                          "to_far_s": 0.4, "hold_s": 0.2, "return_s": 0.4,
+                                          "duration_s": 1.0, "rom_deg": 20.0,
+                                          "peak_speed_dps": 50.0, "peak_accel_g": 0.1}})
             print(seq, flush=True)   # acknowledged only after the commit returned
             seq += 1
     """)
@@ -191,8 +195,11 @@ def test_sigkill_loses_nothing_received(tmp_path):
     proc.wait()
     with Journal.open(path) as j:
         seqs = list(j.events(sid)["seq"])
+        assert j.session(sid)["ended_at"] is None
+        reps_csv = export_sessions(j, [sid], tmp_path / "after-kill.csv")[0]
     assert seqs[: acked + 1] == list(range(acked + 1))
     assert seqs == list(range(len(seqs)))  # no holes either
+    assert pd.read_csv(reps_csv)["rep"].tolist() == seqs  # and all of it exports
 
 
 def test_sessions_cli(tmp_path, monkeypatch, capsys):

@@ -91,9 +91,12 @@ class _Checker:
             except TypeError:
                 pass  # an older or partial record: fall through to the plan / shipped spec
         plan = self.session.get("exercise_plan") or {}
-        try:
-            if any(e.get("name") == exercise for e in plan.get("exercises", [])):
+        if any(e.get("name") == exercise for e in plan.get("exercises", [])):
+            try:
                 return Plan.from_dict(plan, check_specs=False).spec_for(exercise)
+            except SmartbellError:
+                pass  # not a full plan (a logger run without one): the shipped spec then
+        try:
             return load_spec(exercise)
         except SmartbellError:
             return None
