@@ -10,15 +10,15 @@ import pytest
 
 from smartbell.journal import Journal, record_analysis
 from smartbell.plan import load_plan
-from smartbell.report import (ReportError, figure_png, progress_report, session_report,
-                              write_report)
+from smartbell.report import (ReportError, figure_png, pdf_pages, progress_report,
+                              session_report, write_report)
 from smartbell.simulate import simulate
 
 CET = timezone(timedelta(hours=1))
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=CET)
 
 
-def pdf_pages(path) -> int:
+def pdf_pages_in(path) -> int:
     return len(re.findall(rb"/Type\s*/Page[^s]", path.read_bytes()))
 
 
@@ -69,7 +69,13 @@ def render_all(report, tmp_path, name, data=True):
     assert len(imgs) == len(report.figures)
     for png in imgs:
         assert_png_has_content(base64.b64decode(png), data)
+    # Every PDF page rendered to PNG and looked at: summary and table pages hold text.
+    pages = 0
+    for page in pdf_pages(report):
+        assert_png_has_content(figure_png(page, dpi=50), data=False)
+        pages += 1
     pdf = write_report(report, tmp_path / f"{name}.pdf")
+    assert pdf_pages_in(pdf) == pages
     report.close()
     return html, pdf
 
@@ -82,7 +88,7 @@ def test_empty_session(journal, tmp_path):
     html, pdf = render_all(report, tmp_path, "empty", data=False)
     assert "Reps done / planned</th><td>0 / 44" in html
     assert "not closed" in html  # the session was never ended: said, not hidden
-    assert pdf_pages(pdf) == 1 + 2 + 2  # summary page, two figures, sets and reps tables
+    assert pdf_pages_in(pdf) == 1 + 2 + 2  # summary page, two figures, sets and reps tables
 
 
 def test_one_rep_session(journal, tmp_path):
@@ -100,7 +106,7 @@ def test_one_rep_session(journal, tmp_path):
     html, pdf = render_all(report, tmp_path, "one")
     assert "hold too short" in html and "<td class=\"bad\">fix</td>" in html
     assert "1 min 0 s" in html and "outline from the rep measurements" not in html
-    assert pdf_pages(pdf) == 5
+    assert pdf_pages_in(pdf) == 5
 
 
 def test_long_session_paginates_and_stays_readable(journal, tmp_path):
@@ -122,7 +128,7 @@ def test_long_session_paginates_and_stays_readable(journal, tmp_path):
     assert sum(len(ax.patches) for ax in angle_fig.axes) >= 200
     _, pdf = render_all(report, tmp_path, "long")
     # 200 reps over 32-row pages, plus the summary, two figures and one sets page
-    assert pdf_pages(pdf) == 1 + 2 + 1 + int(np.ceil(200 / 32))
+    assert pdf_pages_in(pdf) == 1 + 2 + 1 + int(np.ceil(200 / 32))
 
 
 def test_session_with_raw_data_shows_the_measured_angle(journal, tmp_path):
@@ -163,7 +169,7 @@ def test_progress_report(journal, tmp_path):
     assert [p.get_height() for p in weeks_ax.patches] == [3, 1] + [0] * (len(weeks_ax.patches) - 2)
     html, pdf = render_all(report, tmp_path, "progress")
     assert "plan: 3 per week" in html or "3 per week" in html
-    assert pdf_pages(pdf) >= 4
+    assert pdf_pages_in(pdf) >= 4
     with pytest.raises(ReportError, match="no sessions for patient 'P-99'"):
         progress_report(journal, "P-99")
 
@@ -177,7 +183,7 @@ def test_report_cli(tmp_path, monkeypatch, capsys):
         add_rep(j, sid, 0, 1)
     out = tmp_path / "r" / "report.pdf"
     assert main(["report", sid, "--out", str(out)]) == 0
-    assert pdf_pages(out) == 5
+    assert pdf_pages_in(out) == 5
     assert main(["report", "--patient", "P-07", "--out", str(tmp_path / "p.html")]) == 0
     capsys.readouterr()
     for argv, word in ((["report", sid, "--out", str(tmp_path / "r.docx")], "must end in .html"),

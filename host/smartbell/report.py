@@ -17,6 +17,7 @@ import textwrap
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Iterator
 
 import matplotlib
 
@@ -507,15 +508,25 @@ def _table_pages(caption: str, df: pd.DataFrame) -> list[Figure]:
     return pages
 
 
+def pdf_pages(report: Report) -> Iterator[Figure]:
+    """The PDF's pages in order: summary, the report's figures, then the tables. Pages made
+    here are closed once the consumer moves on (the report's own figures stay open)."""
+    page = _text_page(report)
+    yield page
+    plt.close(page)
+    for _, fig in report.figures:
+        yield fig
+    for caption, df in report.tables:
+        for page in _table_pages(caption, df):
+            yield page
+            plt.close(page)
+
+
 def write_pdf(report: Report, out: Path) -> None:
     with PdfPages(out, metadata={"Title": report.title, "Creator": f"smartbell {__version__}"}) \
             as pdf:
-        for fig in [_text_page(report)] + [f for _, f in report.figures]:
-            pdf.savefig(fig)
-        for caption, df in report.tables:
-            for fig in _table_pages(caption, df):
-                pdf.savefig(fig)
-                plt.close(fig)
+        for page in pdf_pages(report):
+            pdf.savefig(page)
 
 
 def write_report(report: Report, out: str | Path) -> Path:
