@@ -146,3 +146,38 @@ def test_plan_check_cli(tmp_path, capsys):
     assert main(["plan", "check", str(EXAMPLE)]) == 0
     out = capsys.readouterr().out
     assert "ok: plan for P-07" in out and "good-morning: 3 x 8, hold 3 s, max 3 kg" in out
+
+
+def test_any_malformed_plan_gives_a_plan_error_never_a_crash():
+    """Whatever a TOML file can hold, loading it gives a Plan or a PlanError, nothing else."""
+    import datetime as dt
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 200),
+                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
+                        st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2030, 1, 1)),
+                        st.sampled_from(["good-morning", "hyperextension", "generic", "x.toml"]))
+    ex_keys = st.sampled_from(["name", "sets", "reps", "hold_s", "weight_kg", "rest_s", "spec",
+                               "notes", "bogus"])
+    spec_tables = st.dictionaries(st.sampled_from(["rom_min_deg", "rom_max_deg", "hold_max_s",
+                                                   "weight_max_kg", "nope"]), scalars, max_size=3)
+    exercise = st.dictionaries(ex_keys, st.one_of(scalars, spec_tables), max_size=8)
+    plan = st.fixed_dictionaries({}, optional={
+        "patient": scalars, "therapist": scalars, "starts": scalars, "ends": scalars,
+        "sessions_per_week": scalars, "notes": scalars,
+        "exercises": st.one_of(scalars, st.lists(st.one_of(exercise, scalars), max_size=3)),
+        "extra": scalars})
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(plan)
+    def check(data):
+        try:
+            result = Plan.from_dict(data, source="fuzz.toml")
+        except PlanError as exc:
+            assert str(exc).startswith("fuzz.toml: ")
+        else:
+            assert result.exercises and result.patient
+
+    check()
