@@ -3,13 +3,14 @@ import base64
 import io
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
 from smartbell.journal import Journal, record_analysis
-from smartbell.plan import load_plan
+from smartbell.plan import PLANS_DIR, load_plan
 from smartbell.report import (ReportError, figure_png, pdf_pages, progress_report,
                               session_report, write_report)
 from smartbell.simulate import simulate
@@ -148,8 +149,13 @@ def test_session_with_raw_data_shows_the_measured_angle(journal, tmp_path):
 
 
 def test_progress_report(journal, tmp_path):
+    text = (Path(PLANS_DIR / "example.toml").read_text()
+            .replace("starts = 2026-11-23", "starts = 2026-11-02")
+            .replace("ends = 2026-12-21", "ends = 2026-11-15"))
+    (tmp_path / "plan.toml").write_text(text)
+    plan = load_plan(tmp_path / "plan.toml")
     for k, day in enumerate((0, 2, 4, 9)):
-        sid = new_session(journal, when=T0 + timedelta(days=day))
+        sid = new_session(journal, when=T0 + timedelta(days=day), plan=plan)
         for n in range(1, 4 + k):
             add_rep(journal, sid, n, n, t0=10.0 * n, hold_s=2.0 + k * 0.5)
         for a in range(k % 2):
@@ -166,9 +172,10 @@ def test_progress_report(journal, tmp_path):
     abrupt_ax = report.figures[1][1].axes[2]
     assert [p.get_height() for p in abrupt_ax.patches] == [0, 1, 0, 1]
     weeks_ax = report.figures[0][1].axes[0]
-    assert [p.get_height() for p in weeks_ax.patches] == [3, 1] + [0] * (len(weeks_ax.patches) - 2)
+    # The plan runs two weeks (2 to 15 November): three sessions, then one.
+    assert [p.get_height() for p in weeks_ax.patches] == [3, 1]
     html, pdf = render_all(report, tmp_path, "progress")
-    assert "plan: 3 per week" in html or "3 per week" in html
+    assert "4 (plan: 3 per week over 2 weeks = 6)" in html
     assert pdf_pages_in(pdf) >= 4
     with pytest.raises(ReportError, match="no sessions for patient 'P-99'"):
         progress_report(journal, "P-99")

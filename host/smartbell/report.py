@@ -15,7 +15,7 @@ import io
 import math
 import textwrap
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -303,6 +303,13 @@ def session_report(j: Journal, session_id: str) -> Report:
     return report
 
 
+def _plan_date(value) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
+
+
 # -- progress across sessions ------------------------------------------------------------------
 def progress_report(j: Journal, patient: str, since: str | None = None) -> Report:
     sessions = j.sessions(patient=patient, since=since)
@@ -326,7 +333,13 @@ def progress_report(j: Journal, patient: str, since: str | None = None) -> Repor
     per["abrupt_count"] = [s["n_abrupt"] for s in sessions]
     plan = sessions[-1]["exercise_plan"] or {}
     spw = plan.get("sessions_per_week")
-    first, last = days[0].date(), max(days[-1].date(), datetime.now(days[-1].tzinfo).date())
+    # The plan's period when it gives one, else first session to today; never hiding a session.
+    today = datetime.now(days[-1].tzinfo).date()
+    starts, ends = (_plan_date(plan.get(k)) for k in ("starts", "ends"))
+    first = min(days[0].date(), starts or days[0].date())
+    if since:
+        first = max(first, min(days[0].date(), _plan_date(str(since)[:10]) or first))
+    last = max(days[-1].date(), min(ends, today) if ends else today)
     weeks = pd.Series(pd.PeriodIndex([d.date() for d in days], freq="W-SUN"))
     all_weeks = pd.period_range(first, last, freq="W-SUN")
     per_week = weeks.value_counts().reindex(all_weeks, fill_value=0)
