@@ -85,6 +85,7 @@ def test_events_round_trip_and_duplicates_are_ignored(journal):
     assert everything["jerk_gps"].iloc[3] == 40.0 and pd.isna(everything["jerk_gps"].iloc[0])
     s = journal.session(sid)
     assert (s["n_reps"], s["n_abrupt"], s["n_events"]) == (3, 1, 4)
+    assert journal.last_event(sid) == (4, 4000)
     assert s["exercises_done"] == ["good-morning"]
 
 

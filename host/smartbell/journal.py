@@ -31,7 +31,9 @@ API::
     j.end_session(sid, ended_at=aware_dt, summary={...})
     j.sessions(patient=None, since=None) -> list[dict];  j.session(sid) -> dict
     j.events(sid, type=None) -> DataFrame (fields expanded to columns);  j.raw(sid), j.faults(sid)
+    j.last_event(sid) -> (max seq, max t_ms)
     record_analysis(j, "trace.csv", "good-morning", plan=plan) -> sid   # a session without BLE
+    record_result(j, analyze(...), ...) -> sid                          # same, analysis given
 
 ``spec`` is the spec the reps are checked against, as ``dataclasses.asdict(spec)`` (with a
 plan: ``asdict(plan.spec_for(exercise))``); ``exercise_plan`` is ``plan.to_dict()`` or ``{}``.
@@ -365,6 +367,12 @@ class Journal:
         out["raw_bytes"] = [r[8] for r in rows]
         return out
 
+    def last_event(self, session_id: str) -> tuple[int | None, int | None]:
+        """(highest seq, latest device t_ms) journaled for a session; (None, None) if none."""
+        with self._lock:
+            return self._conn.execute("SELECT MAX(seq), MAX(t_ms) FROM events WHERE session_id=?",
+                                      (session_id,)).fetchone()
+
     def raw(self, session_id: str) -> pd.DataFrame:
         self._check_session(session_id)
         with self._lock:
@@ -435,9 +443,7 @@ def record_result(journal: Journal, result, raw_trace=None, *, plan=None, patien
             started_at=started_at)
     else:
         started_at = datetime.fromisoformat(journal.session(session_id)["started_at"])
-    with journal._lock:
-        last, last_ms = journal._conn.execute(
-            "SELECT MAX(seq), MAX(t_ms) FROM events WHERE session_id=?", (session_id,)).fetchone()
+    last, last_ms = journal.last_event(session_id)
     # One continuous device clock across the sets of a session: later sets are shifted by whole
     # milliseconds, after the detector ran, so their measurements equal `analyze` on the trace.
     shift = 0.0 if last_ms is None else round(last_ms / 1000 + rest_s - t_start_s, 3)
