@@ -117,8 +117,8 @@ def _planned(session: dict) -> dict[str, dict]:
     return {e.get("name"): e for e in plan.get("exercises", []) if isinstance(e, dict)}
 
 
-def _session_reps(j: Journal, session: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(reps with checks, abrupt events) for one session, in the export's column order."""
+def _session_reps(j: Journal, session: dict) -> tuple[pd.DataFrame, pd.DataFrame, _Checker]:
+    """(reps with checks in the export's column order, abrupt events, the session's checker)."""
     sid = session["id"]
     events = j.events(sid)
     events["wall_time"] = _wall_clock(events)
@@ -268,7 +268,7 @@ def select_sessions(j: Journal, ids: list[str], all_: bool, since: str | None,
     if ids:
         for sid in ids:
             j.session(sid)  # raises naming an unknown id
-        return ids
+        return list(dict.fromkeys(ids))  # a session named twice is exported once
     if not all_:
         raise ExportError("name a SESSION (see: smartbell sessions) or use --all [--since DATE]")
     found = [s["id"] for s in j.sessions(patient=patient, since=since)]
