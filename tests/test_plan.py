@@ -181,3 +181,15 @@ def test_any_malformed_plan_gives_a_plan_error_never_a_crash():
             assert result.exercises and result.patient
 
     check()
+
+
+def test_docs_show_the_shipped_example_and_a_real_error_message(tmp_path):
+    doc = (PLANS_DIR.parents[2] / "docs" / "therapist.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(.*?)```", doc, re.S).group(1)
+    assert block == EXAMPLE.read_text(encoding="utf-8")
+    quoted = re.search(r"`plan\.toml: (exercises\[0\] \(good-morning\)\.reps: [^`]*)`", doc).group(1)
+    path = tmp_path / "plan.toml"
+    path.write_text(GOOD.replace("reps = 5", "reps = -3"))
+    with pytest.raises(PlanError) as err:
+        load_plan(path)
+    assert str(err.value) == f"{path}: {quoted}"
