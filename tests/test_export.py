@@ -166,6 +166,24 @@ def test_rep_time_comes_from_the_device_clock_not_a_late_replay(journal):
     assert reps["time"].tolist() == ["2026-11-25T08:15:10+01:00", "2026-11-25T08:15:22+01:00"]
 
 
+def test_rep_times_never_precede_the_session_when_the_device_clock_runs_fast(journal):
+    """The demo runs the device 40x faster than the wall clock: reps still follow the start."""
+    sid = journal.start_session(patient="P", exercise_plan={}, spec_name="good-morning",
+                                spec={}, weight_kg=1.0, device_name=None, device_id=None,
+                                firmware_version=None, started_at=T0)
+    for n in range(1, 5):
+        end_s = 2.0 + 10.0 * n
+        fields = {"rep": n, "start_s": end_s - 8, "end_s": end_s, "to_far_s": 2.0, "hold_s": 3.0,
+                  "return_s": 2.0, "duration_s": 8.0, "rom_deg": 40.0, "peak_speed_dps": 30.0,
+                  "peak_accel_g": 0.2}
+        journal.add_event(sid, seq=n, type="rep", t_ms=int(end_s * 1000),
+                          host_time=T0 + timedelta(seconds=end_s / 40), exercise="good-morning",
+                          set_no=1, fields=fields)
+    times = [datetime.fromisoformat(t) for t in tables(journal, [sid])[0]["time"]]
+    # The first event is put at the session's start, the rest keep their device spacing.
+    assert [(t - T0).total_seconds() for t in times] == [0.0, 10.0, 20.0, 30.0]
+
+
 def test_abrupt_events_are_counted_in_their_rep(journal, tmp_path):
     sid = journal.start_session(patient="P", exercise_plan={}, spec_name="good-morning",
                                 spec={}, weight_kg=1.0, device_name=None, device_id=None,

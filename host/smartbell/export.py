@@ -41,19 +41,21 @@ class ExportError(SmartbellError, ValueError):
     """Nothing to export, or an output path that cannot be written."""
 
 
-def _wall_clock(events: pd.DataFrame) -> pd.Series:
+def _wall_clock(events: pd.DataFrame, started_at: str) -> pd.Series:
     """Laptop time of each event's device timestamp ``t_ms``.
 
     An event replayed after a reconnect arrives late, so its arrival time is not when it
     happened. The device clock is exact; its offset to the laptop clock is the smallest
-    (arrival - t_ms) seen, i.e. the least-delayed notification. A device restart (t_ms going
-    back) starts a new offset."""
+    (arrival - t_ms) seen, i.e. the least-delayed notification, but never so small that an
+    event would fall before the session started (a device clock running fast, as in the demo's
+    simulated time). A device restart (t_ms going back) starts a new offset."""
     if events.empty:
         return pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns, UTC]")
     device = pd.to_timedelta(events["t_ms"], unit="ms")
     epoch = (events["t_ms"].diff() < 0).cumsum()
     offset = (events["host_time"] - device).groupby(epoch).transform("min")
-    return offset + device
+    floor = pd.Timestamp(started_at).tz_convert("UTC") - device.groupby(epoch).transform("min")
+    return offset.where(offset >= floor, floor) + device
 
 
 def _local_iso(ts: pd.Series, offset_from: str) -> pd.Series:
@@ -121,7 +123,7 @@ def _session_reps(j: Journal, session: dict) -> tuple[pd.DataFrame, pd.DataFrame
     """(reps with checks in the export's column order, abrupt events, the session's checker)."""
     sid = session["id"]
     events = j.events(sid)
-    events["wall_time"] = _wall_clock(events)
+    events["wall_time"] = _wall_clock(events, session["started_at"])
     reps = events[events["type"] == "rep"].copy()
     abrupt = events[events["type"] == "abrupt"]
     for col in REP_MEASURES + ["rep"]:
