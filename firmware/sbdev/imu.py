@@ -82,10 +82,17 @@ class _Base:
     def _view(self, buf, nbytes):
         # memoryview slices allocate: keep one per length the FIFO reads use
         if self._views is None or self._views_src is not buf:
-            mv = memoryview(buf)
-            self._views_src = buf
-            self._views = [mv[:i * self.WORD] for i in range(len(buf) // self.WORD + 1)]
+            self._make_views(buf)
         return self._views[nbytes // self.WORD]
+
+    def _make_views(self, buf):
+        # (not a comprehension inside _view: a closure over `buf` would allocate on every call)
+        mv = memoryview(buf)
+        views = []
+        for i in range(len(buf) // self.WORD + 1):
+            views.append(mv[:i * self.WORD])
+        self._views_src = buf
+        self._views = views
 
 
 # part name -> (module, class); a family's module is imported only to probe for it
