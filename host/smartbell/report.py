@@ -141,7 +141,7 @@ def _angle_figure(reps: pd.DataFrame, abrupt_t: np.ndarray, raw: pd.DataFrame) -
     width = span / n
     fig, axes = plt.subplots(n, 1, figsize=(PAGE_IN[0], max(3.0, min(PAGE_IN[1], 1.6 + 1.6 * n))),
                              squeeze=False)
-    top = max(10.0, float(np.nanmax(angle)) if np.isfinite(angle).any() else 10.0) * 1.15
+    top = max(10.0, float(np.nanmax(angle)) if np.isfinite(angle).any() else 10.0) * 1.35
     for i, ax in enumerate(axes[:, 0]):
         lo, hi = t0 + i * width, t0 + (i + 1) * width
         for r in reps.itertuples():
@@ -162,7 +162,7 @@ def _angle_figure(reps: pd.DataFrame, abrupt_t: np.ndarray, raw: pd.DataFrame) -
         for ta in abrupt_t[(abrupt_t >= lo) & (abrupt_t <= hi)]:
             ax.axvline(ta, color=ABRUPT_COLOUR, lw=1.2)
             ax.plot([ta], [top * 0.95], marker="v", color=ABRUPT_COLOUR, ms=8)
-        ax.set_xlim(lo, hi)
+        ax.set_xlim(lo - 0.01 * width, hi + 0.01 * width)
         ax.set_ylim(min(-5.0, float(np.nanmin(angle)) if np.isfinite(angle).any() else -5.0),
                     top)
         ax.set_ylabel("angle (deg)")
