@@ -32,6 +32,20 @@ def documented_columns(kind: str) -> list[str]:
     return cols
 
 
+def bare_session(journal, spec_name="good-morning"):
+    """A session without plan or device details, as a minimal logger would journal it."""
+    return journal.start_session(patient="P", exercise_plan={}, spec_name=spec_name, spec={},
+                                 weight_kg=1.0, device_name=None, device_id=None,
+                                 firmware_version=None, started_at=T0)
+
+
+def rep_fields(n=1, end_s=18.0, **over):
+    """An 8-second rep ending at ``end_s`` (2 s out, 3 s hold, 2 s back), fields as journaled."""
+    return {"rep": n, "start_s": end_s - 8.0, "end_s": end_s, "to_far_s": 2.0, "hold_s": 3.0,
+            "return_s": 2.0, "duration_s": 8.0, "rom_deg": 40.0, "peak_speed_dps": 30.0,
+            "peak_accel_g": 0.2, **over}
+
+
 @pytest.fixture(scope="module")
 def traces():
     return [simulate("good-morning", 5, seed=3), simulate("good-morning", 4, seed=4)]
@@ -136,25 +150,16 @@ def test_empty_session_exports_headers_and_planned_sets(journal, tmp_path):
 
 
 def test_spec_that_is_gone_gives_unchecked_not_lost_reps(journal, tmp_path):
-    sid = journal.start_session(patient="P", exercise_plan={}, spec_name="/gone/custom.toml",
-                                spec={}, weight_kg=1.0, device_name=None, device_id=None,
-                                firmware_version=None, started_at=T0)
+    sid = bare_session(journal, spec_name="/gone/custom.toml")
     journal.add_event(sid, seq=0, type="rep", t_ms=5000, host_time=T0, exercise="/gone/custom.toml",
-                      set_no=1, fields={"rep": 1, "start_s": 1.0, "end_s": 5.0, "to_far_s": 1.5,
-                                        "hold_s": 1.0, "return_s": 1.5, "duration_s": 4.0,
-                                        "rom_deg": 33.3, "peak_speed_dps": 40.0,
-                                        "peak_accel_g": 0.1})
+                      set_no=1, fields=rep_fields(end_s=5.0, rom_deg=33.3))
     reps = read_reps(export_sessions(journal, [sid], tmp_path / "u.csv")[0])
     assert reps["verdict"].tolist() == ["unchecked"] and reps["rom_deg"].tolist() == [33.3]
 
 
 def test_rep_time_comes_from_the_device_clock_not_a_late_replay(journal):
-    sid = journal.start_session(patient="P", exercise_plan={}, spec_name="good-morning",
-                                spec={}, weight_kg=1.0, device_name=None, device_id=None,
-                                firmware_version=None, started_at=T0)
-    fields = {"rep": 1, "start_s": 100.0, "end_s": 108.0, "to_far_s": 2.0, "hold_s": 3.0,
-              "return_s": 2.0, "duration_s": 8.0, "rom_deg": 40.0, "peak_speed_dps": 30.0,
-              "peak_accel_g": 0.2}
+    sid = bare_session(journal)
+    fields = rep_fields(end_s=108.0)
     # Rep 1 arrives 40 ms after it ended; rep 2 (ended at device 120 s) is replayed 95 s late.
     journal.add_event(sid, seq=0, type="rep", t_ms=108_000,
                       host_time=T0 + timedelta(seconds=10.04), exercise="good-morning",
@@ -168,29 +173,20 @@ def test_rep_time_comes_from_the_device_clock_not_a_late_replay(journal):
 
 def test_rep_times_never_precede_the_session_when_the_device_clock_runs_fast(journal):
     """The demo runs the device 40x faster than the wall clock: reps still follow the start."""
-    sid = journal.start_session(patient="P", exercise_plan={}, spec_name="good-morning",
-                                spec={}, weight_kg=1.0, device_name=None, device_id=None,
-                                firmware_version=None, started_at=T0)
+    sid = bare_session(journal)
     for n in range(1, 5):
         end_s = 2.0 + 10.0 * n
-        fields = {"rep": n, "start_s": end_s - 8, "end_s": end_s, "to_far_s": 2.0, "hold_s": 3.0,
-                  "return_s": 2.0, "duration_s": 8.0, "rom_deg": 40.0, "peak_speed_dps": 30.0,
-                  "peak_accel_g": 0.2}
         journal.add_event(sid, seq=n, type="rep", t_ms=int(end_s * 1000),
                           host_time=T0 + timedelta(seconds=end_s / 40), exercise="good-morning",
-                          set_no=1, fields=fields)
+                          set_no=1, fields=rep_fields(n, end_s))
     times = [datetime.fromisoformat(t) for t in tables(journal, [sid])[0]["time"]]
     # The first event is put at the session's start, the rest keep their device spacing.
     assert [(t - T0).total_seconds() for t in times] == [0.0, 10.0, 20.0, 30.0]
 
 
 def test_abrupt_events_are_counted_in_their_rep(journal, tmp_path):
-    sid = journal.start_session(patient="P", exercise_plan={}, spec_name="good-morning",
-                                spec={}, weight_kg=1.0, device_name=None, device_id=None,
-                                firmware_version=None, started_at=T0)
-    rep = {"rep": 1, "start_s": 10.0, "end_s": 18.0, "to_far_s": 2.0, "hold_s": 3.0,
-           "return_s": 2.0, "duration_s": 8.0, "rom_deg": 40.0, "peak_speed_dps": 30.0,
-           "peak_accel_g": 0.2}
+    sid = bare_session(journal)
+    rep = rep_fields(end_s=18.0)
     for seq, t in enumerate((5.0, 12.0, 17.9)):
         journal.add_event(sid, seq=seq, type="abrupt", t_ms=int(t * 1000), host_time=T0,
                           exercise="good-morning", set_no=1,
@@ -243,9 +239,8 @@ def test_logger_style_session_without_a_plan_file(journal):
                                 spec=asdict(load_spec("generic")), weight_kg=None,
                                 device_name="smartbell-1a2b", device_id="AA", firmware_version="0.1",
                                 started_at=T0)
-    rep = {"rep": 1, "start_s": 1.0, "end_s": 5.0, "to_far_s": 0.5, "hold_s": 0.0,
-           "return_s": 0.5, "duration_s": 4.0, "rom_deg": 30.0, "peak_speed_dps": 90.0,
-           "peak_accel_g": 0.3, "abrupt_count": 0, "check_rom": "x", "verdict": "x"}
+    rep = rep_fields(end_s=5.0, to_far_s=0.5, return_s=0.5, hold_s=0.0, abrupt_count=0,
+                     check_rom="x", verdict="x")
     for seq, ex in enumerate(("generic", "good-morning")):
         journal.add_event(sid, seq=seq, type="rep", t_ms=5000, host_time=T0, exercise=ex,
                           set_no=1, fields=rep)
