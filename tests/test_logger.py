@@ -1,6 +1,9 @@
 """The logger's consumer: decode, de-duplicate, check, journal; malformed packets counted, never
 fatal. Packets are built with the protocol module's own encoder, the journal is the real one."""
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -44,13 +47,23 @@ def test_reps_are_checked_journaled_once_and_counted(tmp_path):
     s.handle_packet(now, rep_packet(1, 1, 8_000, rom=40))       # replayed: dropped
     s.handle_packet(now, rep_packet(2, 2, 15_000, rom=10, hold=0.5))
     reps = j.events(s.session_id, type="rep")
-    assert list(reps["seq"]) == [1, 2]
-    assert list(reps["check_abrupt"]) == ["abrupt", "ok"]   # the abrupt at 5 s is inside rep 1
-    assert list(reps["check_rom"]) == ["ok", "too shallow"]
-    assert list(reps["verdict"]) == ["fix", "fix"]
+    assert list(reps["seq"]) == [1, 2] and list(reps["rom_deg"]) == [40.0, 10.0]
+    checked = s.reps["good-morning"]
+    assert [r["check_abrupt"] for r in checked] == ["abrupt", "ok"]  # the abrupt at 5 s is in rep 1
+    assert [r["check_rom"] for r in checked] == ["ok", "too shallow"]
+    assert [r["verdict"] for r in checked] == ["fix", "fix"]
     assert s.state.reps == 2 and s.stats.duplicates == 1
     assert s.state.last_rep["check_hold"] == "hold too short"
     assert s.seq.replay_from() == 3
+
+
+def test_an_abrupt_confirmed_after_its_rep_changes_that_reps_verdict(tmp_path):
+    s, _ = make_session(tmp_path)
+    s.handle_packet(time.time(), rep_packet(0, 1, 8_000, rom=40, hold=2.5))
+    assert s.state.last_rep["check_abrupt"] == "ok"
+    s.handle_packet(time.time(), abrupt_packet(1, 6_000))       # t inside rep 1, sent after it
+    assert s.state.last_rep["check_abrupt"] == "abrupt" and s.state.last_rep["verdict"] == "fix"
+    assert s.summary is None and s._summarise()["exercises"]["good-morning"]["abrupt"] == 1
 
 
 def test_sequence_numbers_unwrap_across_65536():
@@ -84,7 +97,10 @@ packets = st.one_of(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(noise=st.lists(packets, max_size=12))
 def test_fuzzed_notifications_are_counted_and_lose_nothing(tmp_path_factory, noise):
-    s, j = make_session(tmp_path_factory.mktemp("fuzz"))
+    # The journal fsyncs every event: on a RAM disk when there is one, 300 examples stay fast.
+    shm = Path("/dev/shm")
+    where = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() else tmp_path_factory.mktemp("fuzz")
+    s, j = make_session(where)
     expected_bad = 0
     good = []
     for i, junk in enumerate(noise):
@@ -102,6 +118,8 @@ def test_fuzzed_notifications_are_counted_and_lose_nothing(tmp_path_factory, noi
     assert s.stats.malformed == expected_bad
     assert len(j.faults(s.session_id)) == expected_bad
     assert list(j.events(s.session_id, type="rep")["seq"]) == sorted(good) or not good
+    j.close()
+    shutil.rmtree(where, ignore_errors=True)
 
 
 def test_live_angle_drives_phase_and_hold_timer(tmp_path):

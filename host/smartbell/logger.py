@@ -195,6 +195,8 @@ class Session:
         self._last_render = 0.0
         self.summary: dict | None = None
         self._early_faults: list[tuple[str, str, bytes]] = []
+        self._shown_pending: list[float] = []
+        self._early_events: list[tuple[float, dict, bytes]] = []
 
     # -- public -----------------------------------------------------------------------------
     @property
@@ -540,16 +542,16 @@ class Session:
             self.stats.duplicates += 1
             return
         if self.session_id is None:
-            return  # before the session exists only boot-time events can arrive
+            # Delivery starts with our first command, before the device info that opens the
+            # journal session has arrived: keep the event until it is open.
+            self._early_events.append((host_time, pkt, data))
+            return
         exercise, set_no = self._set_for(pkt["t_ms"])
+        # The journal keeps what the device measured; the checks are derived (export redoes
+        # them with every abrupt event, including ones confirmed after their rep was sent).
         fields = {k: v for k, v in pkt.items() if k not in ("version", "type", "seq", "t_ms")}
         kind = pkt["type"]
         st = self.state
-        if kind == "rep":
-            spec = next(s.spec for s in self.steps if s.name == exercise)
-            abrupt = sum(1 for t in self.abrupt_t_s if pkt["start_s"] <= t <= pkt["end_s"])
-            fields["abrupt_count"] = abrupt
-            fields.update(spec.check_rep(fields, abrupt_count=abrupt, weight_kg=self.weight_kg))
         new = self.journal.add_event(self.session_id, seq=full, type=kind, t_ms=pkt["t_ms"],
                                      host_time=datetime.fromtimestamp(host_time, timezone.utc),
                                      exercise=exercise, set_no=set_no, fields=fields,
@@ -560,14 +562,24 @@ class Session:
             return
         self.stats.events += 1
         if kind == "rep":
-            self.reps[exercise].append(fields)
-            st.last_rep = fields
+            self._shown_pending.append(host_time)
+            rep = dict(fields, abrupt_count=sum(
+                1 for t in self.abrupt_t_s if fields["start_s"] <= t <= fields["end_s"]))
+            self._check(exercise, rep)
+            self.reps[exercise].append(rep)
+            st.last_rep = rep
             if exercise == self.step.name and set_no == st.set_no and st.in_set:
                 st.reps += 1
                 if st.reps_target and st.reps >= st.reps_target and self.auto:
                     self._spawn(self._stop_set())
         elif kind == "abrupt":
             self.abrupt_t_s.append(pkt["t_s"])
+            # The detector confirms an abrupt movement a little later: it may belong to a rep
+            # already shown, whose verdict then changes.
+            for rep in self.reps.get(exercise, []):
+                if rep["start_s"] <= pkt["t_s"] <= rep["end_s"]:
+                    rep["abrupt_count"] += 1
+                    self._check(exercise, rep)
             self.abrupts[exercise] = self.abrupts.get(exercise, 0) + 1
             st.abrupt_count += 1
             st.last_abrupt = fields
@@ -580,6 +592,10 @@ class Session:
                 st.message = f"Sensor problem ({pkt.get('fault')}): the dumbbell is recovering..."
             elif name == "recovered":
                 st.message = "Sensor recovered."
+
+    def _check(self, exercise: str, rep: dict) -> None:
+        spec = next(s.spec for s in self.steps if s.name == exercise)
+        rep.update(spec.check_rep(rep, abrupt_count=rep["abrupt_count"], weight_kg=self.weight_kg))
 
     def _on_live_angle(self, pkt: dict) -> None:
         self.stats.live_packets += 1
@@ -633,6 +649,9 @@ class Session:
         for kind, detail, data in self._early_faults:
             self.journal.add_fault(self.session_id, kind, detail, data)
         self._early_faults = []
+        early, self._early_events = self._early_events, []
+        for host_time, pkt, data in early:
+            self._on_event(host_time, pkt, data)
 
     def _summarise(self) -> dict:
         per_exercise = {name: screening.advise(reps, self.abrupts.get(name, 0), weight_kg=self.weight_kg)
@@ -654,6 +673,11 @@ class Session:
             return
         self._last_render = now
         self.view.update(self.state)
+        if self._shown_pending:
+            # From the notification reaching the host to the view showing the rep.
+            shown = time.time()
+            self.stats.render_latency_s.extend(shown - t for t in self._shown_pending)
+            self._shown_pending.clear()
 
 
 # -- CLI ---------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ notifications, writes, connections and MTU on a bumble `Device` on an in-process
     await vp.stop()
 
 The device clock runs in lockstep (see vboard/blepipe.py): it advances only while a central is
-connected and not waiting for a command's answer (a real host answers within milliseconds; here
-the host may be slower than the device), optionally capped at `speed` x wall time, and during a
+connected, one tick at a time while a command waits for its answer (a real host answers within
+milliseconds; here the host may be slower than the device), optionally capped at `speed` x wall time, and during a
 scripted outage (radio out of range: link dropped, no advertising) it runs freely to the
 outage's end, so a 30 s outage costs no wall time.
 """
@@ -38,9 +38,11 @@ PERIPHERAL_ADDRESS = "C0:5B:00:00:00:01"
 # Device time granted per step while nothing holds the clock: small enough that the host sees
 # events promptly, large enough that the pipe is not flooded with grants.
 GRANT_CHUNK_MS = 200
+TICK_MS = 20   # the firmware calls pace() every 20 ms of device time
 ADV_INTERVAL_MS = 20
 # The firmware runs with an ESP32-sized heap, as in the firmware's own tests.
 ESP32_HEAP = "56wK"
+SOURCE_HEAP = "256wK"
 
 _IRQ_CONNECT, _IRQ_DISCONNECT = "C", "X"
 
@@ -50,14 +52,20 @@ class FirmwareExited(RuntimeError):
 
 
 def firmware_command(trace: str | os.PathLike, *, prefer_micropython: bool = True,
-                     extra_args: tuple = (), heapsize: str = ESP32_HEAP) -> tuple[list[str], dict[str, str]]:
-    """Command line and environment that run the firmware on the virtual board in lockstep."""
+                     extra_args: tuple = (), heapsize: str | None = None,
+                     mpy_dir: str | os.PathLike | None = None) -> tuple[list[str], dict[str, str]]:
+    """Command line and environment that run the firmware on the virtual board in lockstep.
+
+    `mpy_dir`: the firmware precompiled to .mpy (what a board gets), put first on the path; it
+    runs in an ESP32-sized heap. From source, MicroPython's compiler needs a bigger heap."""
     firmware_root = FIRMWARE if (FIRMWARE / "sbdev").is_dir() else Path(__import__("sbdev").__file__).parents[1]
     env = dict(os.environ, SMARTBELL_BLE_TRANSPORT="pipe", SMARTBELL_BLE_LOCKSTEP="1")
     args = ["-m", "sbdev.vrun", str(trace), "--lockstep", *map(str, extra_args)]
     mpy = shutil.which("micropython") if prefer_micropython else None
     if mpy:
-        env["MICROPYPATH"] = f"{VBOARD}:{firmware_root}:.frozen"
+        first = f"{mpy_dir}:" if mpy_dir else ""
+        env["MICROPYPATH"] = f"{first}{VBOARD}:{firmware_root}:.frozen"
+        heapsize = heapsize or (ESP32_HEAP if mpy_dir else SOURCE_HEAP)
         return [mpy, "-X", f"heapsize={heapsize}", *args], env
     env["PYTHONPATH"] = os.pathsep.join([str(VBOARD), str(firmware_root), env.get("PYTHONPATH", "")])
     return [sys.executable, "-u", *args], env
@@ -106,7 +114,8 @@ class VirtualPeripheral:
     def __init__(self, link, trace: str | os.PathLike, *, address: str = PERIPHERAL_ADDRESS,
                  outages: list[tuple[int, int]] = (), speed: float | None = None,
                  prefer_micropython: bool = True, extra_args: tuple = (), stderr_path=None,
-                 command: tuple[list[str], dict[str, str]] | None = None):
+                 command: tuple[list[str], dict[str, str]] | None = None,
+                 mpy_dir: str | os.PathLike | None = None, heapsize: str | None = None):
         self.link = link
         self.trace = str(trace)
         self.address = address
@@ -116,6 +125,8 @@ class VirtualPeripheral:
         self.extra_args = extra_args
         self.stderr_path = stderr_path
         self.command = command   # (argv, env) instead of the firmware: for tests of the bridge
+        self.mpy_dir = mpy_dir
+        self.heapsize = heapsize
         self.device = bumble_device("smartbell-vperipheral", address, link)
         self.proc: asyncio.subprocess.Process | None = None
         self.finished = asyncio.Event()
@@ -143,7 +154,8 @@ class VirtualPeripheral:
     # -- process and pipe ---------------------------------------------------------------------
     async def start(self, timeout_s: float = 30.0) -> None:
         cmd, env = self.command or firmware_command(
-            self.trace, prefer_micropython=self.prefer_micropython, extra_args=self.extra_args)
+            self.trace, prefer_micropython=self.prefer_micropython, extra_args=self.extra_args,
+            heapsize=self.heapsize, mpy_dir=self.mpy_dir)
         self.interpreter = Path(cmd[0]).name
         self._stderr_file = open(self.stderr_path, "wb") if self.stderr_path else None
         self.proc = await asyncio.create_subprocess_exec(
@@ -317,7 +329,8 @@ class VirtualPeripheral:
         if self.connection is None or not self._first_write_seen:
             return None
         if any(self._pending_writes.values()):
-            return None
+            # The firmware handles a write on its next tick: let it tick, one at a time.
+            return self.device_ms + TICK_MS
         limit = self.device_ms + GRANT_CHUNK_MS
         if self.outages:
             limit = min(limit, self.outages[0][0])
