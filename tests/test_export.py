@@ -249,3 +249,17 @@ def test_logger_style_session_without_a_plan_file(journal):
     assert reps["verdict"].tolist() == ["ok", "fix"]  # generic checks nothing; GM: too fast
     assert reps["check_tempo"].tolist() == ["-", "too fast"]
     assert sets["reps_planned"].isna().all() and sets["reps_done"].tolist() == [1, 1]
+
+
+def test_text_a_spreadsheet_would_run_is_defused(journal, tmp_path):
+    sid = bare_session(journal, spec_name="=cmd|' /C calc'!A0")
+    for seq, exercise in enumerate(("@SUM(1+1)", "generic")):
+        journal.add_event(sid, seq=seq, type="rep", t_ms=18000, host_time=T0, exercise=exercise,
+                          set_no=1, fields=rep_fields())
+    rep_path, set_path, _ = export_sessions(journal, [sid], tmp_path / "f.csv")
+    reps = read_reps(rep_path)
+    assert reps["exercise"].tolist() == ["'@SUM(1+1)", "generic"]
+    assert reps["spec_name"].tolist() == ["'=cmd|' /C calc'!A0"] * 2
+    assert reps["check_rom"].tolist()[1] == "-"  # "not checked" stays as it is
+    assert not any(line.split(",")[3].startswith(("=", "@")) for line in
+                   set_path.read_text().splitlines())

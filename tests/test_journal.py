@@ -111,6 +111,10 @@ def test_bad_input_is_refused_with_a_clear_error(journal):
         journal.session("nope")
     with pytest.raises(JournalError, match="timezone-aware"):
         start(journal, when=datetime(2026, 1, 1))
+    for bad in ("", " P", "=1+1", "-2", "../etc", "x" * 65, None):
+        with pytest.raises(JournalError, match="pseudonym"):
+            start(journal, patient=bad)
+    start(journal, patient="Zoë K_2.b")  # letters of any alphabet are fine
     assert issubclass(JournalError, SmartbellError) and issubclass(JournalError, ValueError)
     assert journal.events(sid).empty  # nothing half-written
 

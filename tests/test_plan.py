@@ -56,6 +56,7 @@ def test_defaults_and_dict_round_trip(tmp_path):
     (('name = "good-morning"\n', ""), "exercises[0].name", "missing"),
     (('patient = "P-01"', 'patient = "  "'), "patient", "not empty"),
     (('patient = "P-01"', 'pateint = "P-01"'), "pateint", "unknown key"),
+    (('patient = "P-01"', 'patient = "=HYPERLINK(1)"'), "patient", "not a pseudonym"),
     (("sessions_per_week = 2", "sessions_per_week = 30"), "sessions_per_week", "1 to 14"),
     (("sessions_per_week = 2", "starts = 2026-12-01\nends = 2026-11-01"), "ends", "before"),
     (("sessions_per_week = 2", 'starts = "tomorrow"'), "starts", "not a date"),

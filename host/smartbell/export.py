@@ -223,6 +223,20 @@ def tables(j: Journal, session_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFra
     return rep_df[REP_COLUMNS], set_df[SET_COLUMNS], sessions
 
 
+def _no_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """Text a spreadsheet would run as a formula (=, +, -, @ first) gets a leading apostrophe;
+    such text can only come from a hand-edited journal or spec path, never from a measurement."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+            text = out[col]
+            risky = text.map(lambda v: isinstance(v, str) and len(v) > 1
+                             and v[0] in ("=", "+", "-", "@"))  # a lone "-" is "not checked"
+            if risky.any():
+                out[col] = text.where(~risky, "'" + text.astype(str))
+    return out
+
+
 def companion_paths(out: str | Path) -> tuple[Path, Path, Path]:
     """``reps.csv`` -> (``reps.csv``, ``reps.sets.csv``, ``reps.meta.json``)."""
     out = Path(out)
@@ -247,8 +261,8 @@ def export_sessions(j: Journal, session_ids: list[str], out: str | Path) -> tupl
     }
     try:
         rep_path.parent.mkdir(parents=True, exist_ok=True)
-        reps.to_csv(rep_path, index=False, lineterminator="\n")
-        sets.to_csv(set_path, index=False, lineterminator="\n")
+        _no_formulas(reps).to_csv(rep_path, index=False, lineterminator="\n")
+        _no_formulas(sets).to_csv(set_path, index=False, lineterminator="\n")
         meta_path.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
     except OSError as exc:
         raise ExportError(f"cannot write {exc.filename or out}: {exc.strerror or exc}") from None

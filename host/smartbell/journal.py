@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -65,6 +66,8 @@ SCHEMA_VERSION = 1
 EVENT_TYPES = ("rep", "hold", "abrupt", "status")
 RAW_COLUMNS = ["t_s", "ax_g", "ay_g", "az_g", "gx_dps", "gy_dps", "gz_dps"]
 EVENT_COLUMNS = ["session_id", "seq", "type", "t_ms", "host_time", "exercise", "set_no"]
+# Pseudonyms end up in file names and spreadsheet cells: no formula starts (=, +, @, -), no paths.
+PSEUDONYM = re.compile(r"\w[\w .-]{0,63}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -229,8 +232,9 @@ class Journal:
                       weight_kg: float | None, device_name: str | None, device_id: str | None,
                       firmware_version: str | None, started_at: datetime) -> str:
         started = _iso(started_at, "started_at")
-        if not patient or not isinstance(patient, str):
-            raise JournalError(f"patient must be a non-empty pseudonym, got {patient!r}")
+        if not isinstance(patient, str) or not PSEUDONYM.fullmatch(patient):
+            raise JournalError(f"patient must be a pseudonym (letters, digits, space . _ -, "
+                               f"starting with a letter or digit), got {patient!r}")
         if weight_kg is not None and not (weight_kg >= 0):
             raise JournalError(f"weight_kg must be >= 0, got {weight_kg!r}")
         row = (patient, _json(exercise_plan or {}, "exercise_plan"), spec_name,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from smartbell import SmartbellError
+from smartbell.journal import PSEUDONYM
 
 PLANS_DIR = Path(__file__).resolve().parent / "plans"
 
@@ -166,6 +167,9 @@ def _parse(data: Any, source: str, check_specs: bool) -> Plan:
     patient = data["patient"].strip()
     if not patient:
         raise PlanError(f"{source}: patient: must be a pseudonym, not empty")
+    if not PSEUDONYM.fullmatch(patient):
+        raise PlanError(f"{source}: patient: {patient!r} is not a pseudonym (letters, digits, "
+                        "space . _ -, starting with a letter or digit, at most 64)")
     spw = data.get("sessions_per_week")
     if spw is not None and not 1 <= spw <= 14:
         raise PlanError(f"{source}: sessions_per_week: must be 1 to 14, got {spw}")
