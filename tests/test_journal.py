@@ -124,6 +124,16 @@ def test_not_a_journal_file(tmp_path):
     bad.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(JournalError, match="not a smartbell journal"):
         Journal.open(bad)
+    other = tmp_path / "other.sqlite3"
+    import sqlite3
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE photos (id INTEGER)")
+    with pytest.raises(JournalError, match="not a smartbell journal.*photos"):
+        Journal.open(other)
+    with sqlite3.connect(tmp_path / "newer.sqlite3") as conn:
+        conn.execute("PRAGMA user_version=99")
+    with pytest.raises(JournalError, match="newer"):
+        Journal.open(tmp_path / "newer.sqlite3")
 
 
 def test_raw_samples_and_faults(journal):

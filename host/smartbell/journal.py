@@ -189,8 +189,15 @@ class Journal:
             if version > SCHEMA_VERSION:
                 raise JournalError(f"{path}: journal schema {version} is newer than this "
                                    f"smartbell understands ({SCHEMA_VERSION})")
-            conn.executescript(_SCHEMA)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            tables = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+            if version == 0 and tables - {"sessions", "events", "raw_samples", "faults"}:
+                conn.close()
+                raise JournalError(f"{path}: not a smartbell journal (an SQLite file with "
+                                   f"tables {', '.join(sorted(tables))})")
+            if version < SCHEMA_VERSION:  # readers of a live journal then never need a write
+                conn.executescript(_SCHEMA)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{path}: not a smartbell journal ({exc})") from None
         return cls(conn, path)
