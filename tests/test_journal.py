@@ -130,6 +130,10 @@ def test_not_a_journal_file(tmp_path):
         conn.execute("CREATE TABLE photos (id INTEGER)")
     with pytest.raises(JournalError, match="not a smartbell journal.*photos"):
         Journal.open(other)
+    with sqlite3.connect(other) as conn:  # left as it was: not switched to WAL
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    with pytest.raises(JournalError, match="cannot open"):
+        Journal.open(tmp_path)  # a folder
     with sqlite3.connect(tmp_path / "newer.sqlite3") as conn:
         conn.execute("PRAGMA user_version=99")
     with pytest.raises(JournalError, match="newer"):

@@ -182,9 +182,10 @@ class Journal:
         try:
             conn = sqlite3.connect(path, timeout=10.0, isolation_level=None,
                                    check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise JournalError(f"{path}: cannot open the journal ({exc})") from None
+        try:
+            # Look before touching: another program's SQLite file must not be converted to WAL.
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise JournalError(f"{path}: journal schema {version} is newer than this "
@@ -192,14 +193,19 @@ class Journal:
             tables = {r[0] for r in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
             if version == 0 and tables - {"sessions", "events", "raw_samples", "faults"}:
-                conn.close()
                 raise JournalError(f"{path}: not a smartbell journal (an SQLite file with "
                                    f"tables {', '.join(sorted(tables))})")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
             if version < SCHEMA_VERSION:  # readers of a live journal then never need a write
                 conn.executescript(_SCHEMA)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"{path}: not a smartbell journal ({exc})") from None
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise JournalError(f"{path}: not a smartbell journal ({exc})") from None
+            raise
         return cls(conn, path)
 
     def close(self) -> None:
