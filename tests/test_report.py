@@ -132,12 +132,15 @@ def test_long_session_paginates_and_stays_readable(journal, tmp_path):
     assert pdf_pages_in(pdf) == 1 + 2 + 1 + int(np.ceil(200 / 32))
 
 
-def test_session_with_raw_data_shows_the_measured_angle(journal, tmp_path):
+@pytest.mark.parametrize("gyro", [True, False], ids=["imu", "accel-only"])
+def test_session_with_raw_data_shows_the_measured_angle(journal, tmp_path, gyro):
     plan = load_plan("example")
-    sid = record_analysis(journal, simulate("good-morning", 4, seed=2), "good-morning",
-                          plan=plan, weight_kg=2.0, started_at=T0, raw=True, end=False)
-    record_analysis(journal, simulate("good-morning", 3, seed=5), "good-morning", plan=plan,
-                    weight_kg=2.0, session_id=sid, set_no=2, raw=True)
+    sid = record_analysis(journal, simulate("good-morning", 4, seed=2, gyro=gyro),
+                          "good-morning", plan=plan, weight_kg=2.0, started_at=T0, raw=True,
+                          end=False)
+    record_analysis(journal, simulate("good-morning", 3, seed=5, gyro=gyro), "good-morning",
+                    plan=plan, weight_kg=2.0, session_id=sid, set_no=2, raw=True)
+    assert journal.raw(sid)["gx_dps"].isna().all() != gyro
     report = session_report(journal, sid)
     ax = report.figures[0][1].axes[0]
     assert "(measured)" in ax.get_title()
