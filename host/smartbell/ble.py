@@ -24,6 +24,7 @@ BATTERY_LEVEL = "00002a19-0000-1000-8000-00805f9b34fb"
 BATTERY_SERVICE = "0000180f-0000-1000-8000-00805f9b34fb"
 FIRMWARE_REVISION = "00002a26-0000-1000-8000-00805f9b34fb"
 COMMAND_TIMEOUT_S = 3.0
+NAME_WAIT_S = 0.5
 
 
 class DeviceNotFound(SmartbellError, LookupError):
@@ -104,23 +105,33 @@ async def scan(timeout_s: float = 3.0, backend: Backend | None = None,
 
 async def find(name_or_address: str | None, timeout_s: float = 5.0,
                backend: Backend | None = None) -> BLEDevice:
-    """The first smartbell matching a name or address (any smartbell when None)."""
+    """The first smartbell matching a name or address (any smartbell when None). Its name often
+    comes in the scan response, a moment after the advertisement: wait briefly for it."""
     backend = backend or Backend()
     wanted = (name_or_address or "").lower()
+    names: dict[str, str] = {}
+    found: asyncio.Future = asyncio.get_running_loop().create_future()
 
-    def match(device: BLEDevice, adv) -> bool:
-        if not is_smartbell(device, adv):
-            return False
-        if not wanted:
-            return True
-        name = (adv.local_name or device.name or "").lower()
-        return wanted in (name, device.address.lower())
+    def on_adv(device: BLEDevice, adv) -> None:
+        if adv.local_name:
+            names[device.address] = adv.local_name
+        if found.done() or not is_smartbell(device, adv):
+            return
+        name = names.get(device.address, "").lower()
+        if not wanted or wanted in (name, device.address.lower()):
+            found.set_result(device)
 
-    device = await BleakScanner.find_device_by_filter(match, timeout=timeout_s, **_kw(backend.scanner))
-    if device is None:
-        what = f"named or at {name_or_address!r}" if name_or_address else "at all"
-        raise DeviceNotFound(f"no smartbell {what} found within {timeout_s:g} s "
-                             "(is it switched on and near?)")
+    async with BleakScanner(on_adv, **_kw(backend.scanner)):
+        try:
+            device = await asyncio.wait_for(asyncio.shield(found), timeout_s)
+        except asyncio.TimeoutError:
+            what = f"named or at {name_or_address!r}" if name_or_address else "at all"
+            raise DeviceNotFound(f"no smartbell {what} found within {timeout_s:g} s "
+                                 "(is it switched on and near?)") from None
+        deadline = time.monotonic() + NAME_WAIT_S
+        while device.address not in names and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+    device.name = names.get(device.address) or device.name
     return device
 
 

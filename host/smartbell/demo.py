@@ -19,6 +19,7 @@ from rich.console import Console
 from smartbell import SmartbellError
 
 DEMO_PATIENT = "demo"
+FIRMWARE_RATE_HZ = 100
 
 
 class DemoError(SmartbellError, RuntimeError):
@@ -50,7 +51,7 @@ def _outages(trace_s: float, n: int) -> list[tuple[int, int]]:
             for i in range(n)]
 
 
-async def run_demo(args, console: Console, journal, interactive: bool) -> dict:
+async def demo_chain(args, console: Console, journal, interactive: bool) -> dict:
     from bumble.link import LocalLink
 
     from smartbell.bumble_backend import BumbleCentral
@@ -61,7 +62,8 @@ async def run_demo(args, console: Console, journal, interactive: bool) -> dict:
     from smartbell.vperipheral import VirtualPeripheral
 
     out = args.out
-    trace = simulate(args.exercise, args.reps, seed=args.seed)
+    # At the firmware's default IMU rate: the virtual IMU serves the trace sample by sample.
+    trace = simulate(args.exercise, args.reps, seed=args.seed, rate_hz=FIRMWARE_RATE_HZ)
     trace_path, _truth = trace.write(out / "trace.csv")
     trace_s = float(trace.t_s[-1])
     speed = args.speed or (5.0 if interactive else None)
@@ -108,11 +110,13 @@ def run(args) -> int:
     from smartbell.logger import print_summary
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(soft_wrap=True)   # a log or a pipe: one event per line, unwrapped
     interactive = sys.stdin.isatty() and console.is_terminal
     args.out = args.out or Path(tempfile.mkdtemp(prefix="smartbell-demo-"))
     args.out.mkdir(parents=True, exist_ok=True)
     with Journal.open() as journal:
-        summary = asyncio.run(run_demo(args, console, journal, interactive))
+        summary = asyncio.run(demo_chain(args, console, journal, interactive))
         print_summary(summary, console)
         sid = summary.get("session_id")
         if not sid or not summary["events"]:
