@@ -452,7 +452,7 @@ class App:
         if cmd == P.CMD_START:
             if self.in_set:
                 return P.E_STATE, 0
-            if self.det is None or self.fault == P.FAULT_I2C:
+            if self.imu is None or self.fault == P.FAULT_I2C:
                 return P.E_SENSOR, self.fault or P.FAULT_MISSING
             self.start_set()
             return P.OK, self.set_no

@@ -13,8 +13,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [("firmware/sbcore", "sbcore"), ("firmware/sbdev", "sbdev"), ("host/smartbell/vboard", "")]
-SKIP = {"blepipe.py"}       # the logger's pipe transport: imported from source when used
+SOURCES = [("firmware/sbcore", "sbcore"), ("firmware/sbdev", "sbdev"), ("host/smartbell/vboard", ""),
+           ("tests/fakes", "")]
+# the logger's pipe transport (imported from source when used) and this CPython-side tooling
+SKIP = {"blepipe.py", "mpybuild.py", "fwtest.py"}
 
 
 def _files():

@@ -88,6 +88,8 @@ class RegisterMap:
         self.produced = 0             # samples generated
         self.overflowed = 0           # samples lost to a full FIFO
         self.fifo_in = 0              # samples that entered the FIFO
+        self.fifo_t0_us = -1          # virtual time of the first of them
+        self.sample_us = 0            # virtual time of the sample being generated
         self.exhausted = False        # the source ran out
         self.writes = []
         self._reset_state()
@@ -122,6 +124,7 @@ class RegisterMap:
         now = vclock.now_us()
         # sample k is at t0 + k * 10e6 / odr10 (µs)
         while self.t0_us + (self.k * 10000000) // odr10 <= now:
+            self.sample_us = self.t0_us + (self.k * 10000000) // odr10
             if not self.frozen:
                 if self.source is None or not self.source.read(self.produced, self.cur):
                     self.exhausted = True
@@ -143,6 +146,8 @@ class RegisterMap:
             if pos == size:
                 pos = 0
         self.f_count += n
+        if self.fifo_t0_us < 0:
+            self.fifo_t0_us = self.sample_us
         return True
 
     def fifo_samples(self):

@@ -1,0 +1,81 @@
+"""Test side of the virtual board (MicroPython and CPython): a host that plays the BLE central
+on the in-memory transport, keeping only what tests check (sequence numbers, packet bytes).
+
+    app, m, tr = board.build(imus.FileSource(path), "MPU6050", 100)
+    host = Host(tr); host.connect(); board.run(app, seconds=10); host.events
+"""
+from array import array
+
+from sbcore import protocol as P
+
+CONTROL = P.CONTROL_UUID
+EVENTS = P.EVENTS_UUID
+LIVE = P.LIVE_UUID
+
+
+class Host:
+    def __init__(self, transport, keep_bytes=True, max_events=1500):
+        self.tr = transport
+        self.keep_bytes = keep_bytes
+        self.events = []          # bytes of every event notification, in arrival order
+        # sequence numbers and device send times, preallocated: a growing list would need
+        # ever larger blocks in the small heap the firmware shares with this test
+        self.seq_buf = array("H", bytes(2 * max_events))
+        self.sent_buf = array("i", bytes(4 * max_events))
+        self.n = 0
+        self.responses = []       # raw response packets
+        self.live = []            # raw live packets (if keep_live)
+        self.keep_live = True
+        self.live_count = 0
+        self.last_seq = -1
+        self.token = 0
+        transport.sink = self._sink
+
+    def _sink(self, t, conn, uuid, data):
+        if uuid == EVENTS:
+            seq = data[2] | (data[3] << 8)
+            self.seq_buf[self.n] = seq
+            self.sent_buf[self.n] = t
+            self.n += 1
+            if self.keep_bytes:
+                self.events.append(bytes(data))
+            self.last_seq = seq
+        elif uuid == CONTROL:
+            self.responses.append(bytes(data))
+        elif uuid == LIVE:
+            self.live_count += 1
+            if self.keep_live:
+                self.live.append(bytes(data))
+
+    @property
+    def seqs(self):
+        return list(self.seq_buf[:self.n])
+
+    @property
+    def sent_ms(self):
+        return list(self.sent_buf[:self.n])
+
+    def connect(self, mtu=None, replay=True):
+        self.tr.connect(1, mtu)
+        if replay:
+            self.send("replay", from_seq=(self.last_seq + 1) & 0xFFFF)
+
+    def drop(self):
+        self.tr.drop()
+
+    def send(self, cmd, **args):
+        self.token = (self.token + 1) & 0xFF
+        self.tr.write(CONTROL, P.command(cmd, self.token, **args))
+        return self.token
+
+    def write_raw(self, data):
+        self.tr.write(CONTROL, data)
+
+    def response(self, token):
+        for r in self.responses:
+            if r[9] == token:
+                return r
+        return None
+
+    def status_codes(self):
+        return [(e[8], e[9]) for e in self.events if e[1] == P.T_STATUS]
