@@ -159,3 +159,33 @@ def test_plan_sets_walk_and_every_rep_lands_in_its_set(tmp_path):
     assert list(reps["set_no"]) == [1, 1, 1, 2, 2, 2]
     assert list(reps["rep"]) == [1, 2, 3, 1, 2, 3]
     assert summary["exercises"]["good-morning"]["reps"] == 6
+
+
+def test_scan_lists_name_address_signal_and_battery(tmp_path):
+    from smartbell.ble import scan
+    from smartbell.logger import format_scan
+
+    async def main():
+        link = LocalLink()
+        vp = VirtualPeripheral(link, "-", command=device_command(tmp_path, 3000, 1))
+        await vp.start()
+        try:
+            return await scan(0.3, BumbleCentral(link).backend())
+        finally:
+            await vp.stop()
+
+    (found,) = asyncio.run(main())
+    assert (found.name, found.address, found.battery_pct) == ("smartbell-FAKE", "C0:5B:00:00:00:01", 77)
+    table = format_scan([found]).splitlines()
+    assert table[0].split() == ["name", "address", "signal", "battery"]
+    assert table[1].split() == ["smartbell-FAKE", "C0:5B:00:00:00:01", str(found.rssi), "dBm", "77%"]
+    assert "no smartbell found" in format_scan([])
+
+
+def test_scan_without_bluetooth_is_one_clear_line(capsys):
+    from smartbell.cli import main
+    if os.path.exists("/run/dbus/system_bus_socket") or os.path.exists("/var/run/dbus/system_bus_socket"):
+        pytest.skip("this machine has a D-Bus system bus: bleak may find a real adapter")
+    assert main(["scan", "--timeout", "0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("smartbell scan: error: Bluetooth is not available")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -33,6 +34,25 @@ class DeviceNotFound(SmartbellError, LookupError):
 
 class CommandFailed(SmartbellError, RuntimeError):
     """The device answered a command with an error status, or not at all."""
+
+
+class BluetoothUnavailable(SmartbellError, OSError):
+    """The computer's Bluetooth cannot be used (switched off, no adapter, no BlueZ/D-Bus)."""
+
+
+@asynccontextmanager
+async def _scanner(callback, backend: Backend):
+    """A running BleakScanner; failing to start it is a clear error, not a D-Bus traceback."""
+    scanner = BleakScanner(callback, **_kw(backend.scanner))
+    try:
+        await scanner.start()
+    except (BleakError, OSError) as exc:
+        raise BluetoothUnavailable(f"Bluetooth is not available on this computer "
+                                   f"({type(exc).__name__}: {exc or 'no adapter'})") from None
+    try:
+        yield scanner
+    finally:
+        await scanner.stop()
 
 
 class Backend(NamedTuple):
@@ -89,7 +109,9 @@ async def scan(timeout_s: float = 3.0, backend: Backend | None = None,
                with_battery: bool = True) -> list[FoundDevice]:
     """Every smartbell heard within `timeout_s`, strongest signal first."""
     backend = backend or Backend()
-    found = await BleakScanner.discover(timeout=timeout_s, return_adv=True, **_kw(backend.scanner))
+    async with _scanner(None, backend) as scanner:
+        await asyncio.sleep(timeout_s)
+        found = dict(scanner.discovered_devices_and_advertisement_data)
     out = []
     for device, adv in found.values():
         if not is_smartbell(device, adv):
@@ -121,7 +143,7 @@ async def find(name_or_address: str | None, timeout_s: float = 5.0,
         if not wanted or wanted in (name, device.address.lower()):
             found.set_result(device)
 
-    async with BleakScanner(on_adv, **_kw(backend.scanner)):
+    async with _scanner(on_adv, backend):
         try:
             device = await asyncio.wait_for(asyncio.shield(found), timeout_s)
         except asyncio.TimeoutError:

@@ -274,6 +274,10 @@ class Session:
                         w.cancel()
                     if self._done.is_set() and not self._lost.is_set():
                         await self._finish_set_on_exit(client)
+            except ble.BluetoothUnavailable as exc:
+                if first:
+                    raise SessionError(str(exc)) from None
+                log.info("%s", exc)
             except ble.DeviceNotFound as exc:
                 if first and attempt >= 2:
                     raise SessionError(str(exc)) from None
@@ -699,10 +703,7 @@ def format_scan(found: list[ble.FoundDevice]) -> str:
 
 
 def run_scan(args, backend: ble.Backend | None = None) -> int:
-    try:
-        found = asyncio.run(ble.scan(args.timeout, backend, with_battery=not args.no_battery))
-    except BleakError as exc:
-        raise SessionError(f"Bluetooth is not available: {exc}") from None
+    found = asyncio.run(ble.scan(args.timeout, backend, with_battery=not args.no_battery))
     print(format_scan(found))
     return 0 if found else 1
 
