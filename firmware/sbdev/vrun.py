@@ -71,9 +71,19 @@ def main(argv):
                          "[--speed X] [--imu PART] [--rate HZ] [--seconds S] [--asyncio]\n")
         return 2
     lockstep = "--lockstep" in flags
+    transport = None
+    try:
+        import os
+        pipe = os.getenv("SMARTBELL_BLE_TRANSPORT") == "pipe"
+    except (ImportError, AttributeError):
+        pipe = False
+    if pipe:
+        import blepipe
+        transport = blepipe.Transport(lockstep=True if lockstep else None)
 
     def log(msg):
-        if lockstep:
+        # stdout belongs to the pipe transport's traffic when there is one
+        if lockstep or pipe:
             sys.stderr.write(msg + "\n")
         else:
             print(msg)
@@ -88,7 +98,7 @@ def main(argv):
         log("vrun: cannot read %s: %s" % (path, exc))
         return 2
     rate = int(opts["--rate"]) or (200 if trace_rate > 150 else 100)
-    a, imu_map, _t = build(source, part, rate, log=log)
+    a, imu_map, _t = build(source, part, rate, transport=transport, log=log)
     seconds = float(opts["--seconds"]) or None
     if "--asyncio" in flags:
         return _run_asyncio(a, imu_map, seconds or 5.0, float(opts["--speed"]) or 1.0, log)

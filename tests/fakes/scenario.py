@@ -65,11 +65,11 @@ class Host:
 
     def send(self, cmd, **args):
         self.token = (self.token + 1) & 0xFF
-        self.tr.write(CONTROL, P.command(cmd, self.token, **args))
+        self.tr.central_write(CONTROL, P.command(cmd, self.token, **args))
         return self.token
 
     def write_raw(self, data):
-        self.tr.write(CONTROL, data)
+        self.tr.central_write(CONTROL, data)
 
     def response(self, token):
         for r in self.responses:

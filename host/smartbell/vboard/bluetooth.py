@@ -13,7 +13,8 @@ Transport interface (the transport is chosen at BLE() time: `SMARTBELL_BLE_TRANS
   `transport.register(chars)` with `chars` a list of `(value_handle, service_uuid, char_uuid,
   flags)` (UUIDs as strings: '0x180a' or the 128-bit form), `transport.notify(conn, handle,
   data)` (may raise OSError(12) when its buffers are full: the firmware retries),
-  `transport.disconnect(conn)`;
+  `transport.disconnect(conn)`, and (optional) `transport.write(handle, data)` when the
+  firmware changes a characteristic's local value with `gatts_write`;
 - incoming: the transport calls `ble._deliver(event, data)` with `(_IRQ_CENTRAL_CONNECT=1,
   (conn, addr_type, addr))`, `(_IRQ_CENTRAL_DISCONNECT=2, (conn, addr_type, addr))`,
   `(_IRQ_GATTS_WRITE=3, (conn, value_handle, value_bytes))` (the value is stored, the IRQ
@@ -74,7 +75,7 @@ class UUID:
 
 class MemoryTransport:
     """Default transport: keeps everything in memory for tests. Inject a central with
-    `connect()`, `write(char_uuid, data)`, `mtu(n)`, `disconnect()`; read what the device sent in
+    `connect()`, `central_write(char_uuid, data)`, `mtu(n)`, `drop()`; read what the device sent in
     `notifications` as (t_ms, conn, char_uuid, bytes). `budget` notifications are accepted per
     pace() period (None: unlimited); beyond it notify raises OSError(ENOMEM) like a full stack."""
 
@@ -85,6 +86,7 @@ class MemoryTransport:
         self.refused = 0
         self.advertising = None
         self.chars = []
+        self.values = {}
         self.by_uuid = {}
         self.by_handle = {}
         self.conn = None
@@ -144,8 +146,12 @@ class MemoryTransport:
     def mtu(self, mtu):
         self.pending.append((_IRQ_MTU_EXCHANGED, (self.conn, mtu)))
 
-    def write(self, char_uuid, data):
+    def central_write(self, char_uuid, data):
         self.pending.append((_IRQ_GATTS_WRITE, (self.conn, self.by_uuid[char_uuid], bytes(data))))
+
+    def write(self, handle, data):
+        """The firmware set a characteristic's local value (gatts_write)."""
+        self.values[self.by_handle.get(handle, handle)] = bytes(data)
 
     def sent(self, char_uuid=None):
         return [n[3] for n in self.notifications if char_uuid is None or n[2] == char_uuid]
@@ -261,6 +267,9 @@ class BLE:
         if handle not in self._values:
             raise OSError(_EINVAL)
         self._values[handle] = bytes(data)
+        w = getattr(self.transport, "write", None)
+        if w is not None:
+            w(handle, self._values[handle])
         if send_update:
             for conn in list(self._conns):
                 self.transport.notify(conn, handle, self._values[handle])
