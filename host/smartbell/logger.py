@@ -197,6 +197,7 @@ class Session:
         self._early_faults: list[tuple[str, str, bytes]] = []
         self._shown_pending: list[float] = []
         self._early_events: list[tuple[float, dict, bytes]] = []
+        self._early_raw: list[dict] = []
 
     # -- public -----------------------------------------------------------------------------
     @property
@@ -320,6 +321,10 @@ class Session:
         else:
             head = (await send(client, "get", key=P.GET_EVENT_HEAD))["value"]
             self.seq.start(head)
+        # Live data next: a raw recording should miss as little of the start as it can.
+        raw = self.raw_csv is not None
+        await send(client, "live", rate_hz=LIVE_RAW_HZ if raw else LIVE_ANGLE_HZ,
+                   content=P.LIVE_RAW if raw else P.LIVE_ANGLE)
         sync = await send(client, "time_sync", host_ms=int(time.time() * 1000) & 0xFFFFFFFF)
         self.device_info["clock_offset_ms"] = int(time.time() * 1000) - sync["t_ms"]
         if first:
@@ -333,9 +338,6 @@ class Session:
             self._start_journal()
         self.state.battery_pct = await self._battery(client)
         await self._select(client, self.step_index, reselect=not first)
-        raw = self.raw_csv is not None
-        await send(client, "live", rate_hz=LIVE_RAW_HZ if raw else LIVE_ANGLE_HZ,
-                   content=P.LIVE_RAW if raw else P.LIVE_ANGLE)
         if first and self.auto:
             self._spawn(self._start_set())
 
@@ -615,6 +617,15 @@ class Session:
 
     def _on_live_raw(self, pkt: dict) -> None:
         self.stats.live_packets += 1
+        if "accel_lsb_per_g" not in self.device_info or self.session_id is None:
+            self._early_raw.append(pkt)   # the scales arrive a few commands later
+            return
+        early, self._early_raw = self._early_raw, []
+        for p in early:
+            self._write_raw(p)
+        self._write_raw(pkt)
+
+    def _write_raw(self, pkt: dict) -> None:
         a = self.device_info.get("accel_lsb_per_g") or 1
         g = (self.device_info.get("gyro_mdps_per_lsb") or 0) / 1_000_000
         has_gyro = self.device_info.get("has_gyro", 1)

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,7 +60,10 @@ def firmware_command(trace: str | os.PathLike, *, prefer_micropython: bool = Tru
     `mpy_dir`: the firmware precompiled to .mpy (what a board gets), put first on the path; it
     runs in an ESP32-sized heap. From source, MicroPython's compiler needs a bigger heap."""
     firmware_root = FIRMWARE if (FIRMWARE / "sbdev").is_dir() else Path(__import__("sbdev").__file__).parents[1]
-    env = dict(os.environ, SMARTBELL_BLE_TRANSPORT="pipe", SMARTBELL_BLE_LOCKSTEP="1")
+    # vrun converts the trace into $TMPDIR/smartbell-vrun.bin: a private TMPDIR per run keeps
+    # concurrent runs (tests, other users) from reading each other's traces.
+    env = dict(os.environ, SMARTBELL_BLE_TRANSPORT="pipe", SMARTBELL_BLE_LOCKSTEP="1",
+               TMPDIR=tempfile.mkdtemp(prefix="smartbell-vboard-"))
     args = ["-m", "sbdev.vrun", str(trace), "--lockstep", *map(str, extra_args)]
     mpy = shutil.which("micropython") if prefer_micropython else None
     if mpy:
@@ -150,6 +154,7 @@ class VirtualPeripheral:
                       "outages": 0, "connections": 0}
         self._tasks: list[asyncio.Task] = []
         self._stderr_file = None
+        self._tmpdir = None
 
     # -- process and pipe ---------------------------------------------------------------------
     async def start(self, timeout_s: float = 30.0) -> None:
@@ -157,6 +162,7 @@ class VirtualPeripheral:
             self.trace, prefer_micropython=self.prefer_micropython, extra_args=self.extra_args,
             heapsize=self.heapsize, mpy_dir=self.mpy_dir)
         self.interpreter = Path(cmd[0]).name
+        self._tmpdir = env.get("TMPDIR") if self.command is None else None
         self._stderr_file = open(self.stderr_path, "wb") if self.stderr_path else None
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -190,6 +196,8 @@ class VirtualPeripheral:
                 pass
         if self._stderr_file:
             self._stderr_file.close()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
 
     def _send(self, line: str) -> None:
         if self.proc and self.proc.returncode is None and not self.proc.stdin.is_closing():
