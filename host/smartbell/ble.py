@@ -126,7 +126,7 @@ async def scan(timeout_s: float = 3.0, backend: Backend | None = None,
 
 
 async def find(name_or_address: str | None, timeout_s: float = 5.0,
-               backend: Backend | None = None) -> BLEDevice:
+               backend: Backend | None = None, name_wait_s: float = NAME_WAIT_S) -> BLEDevice:
     """The first smartbell matching a name or address (any smartbell when None). Its name often
     comes in the scan response, a moment after the advertisement: wait briefly for it."""
     backend = backend or Backend()
@@ -150,7 +150,7 @@ async def find(name_or_address: str | None, timeout_s: float = 5.0,
             what = f"named or at {name_or_address!r}" if name_or_address else "at all"
             raise DeviceNotFound(f"no smartbell {what} found within {timeout_s:g} s "
                                  "(is it switched on and near?)") from None
-        deadline = time.monotonic() + NAME_WAIT_S
+        deadline = time.monotonic() + name_wait_s
         while device.address not in names and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
     device.name = names.get(device.address) or device.name

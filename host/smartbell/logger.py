@@ -139,6 +139,7 @@ class Stats:
     live_packets: int = 0
     replayed: int = 0
     render_latency_s: list = field(default_factory=list)
+    relink_s: list = field(default_factory=list)   # wall time from a lost link to set up again
 
 
 def _params_for(spec) -> list[tuple[int, int]]:
@@ -198,6 +199,7 @@ class Session:
         self._shown_pending: list[float] = []
         self._early_events: list[tuple[float, dict, bytes]] = []
         self._early_raw: list[dict] = []
+        self._lost_at: float | None = None
 
     # -- public -----------------------------------------------------------------------------
     @property
@@ -258,7 +260,8 @@ class Session:
             try:
                 self.state.connection = "searching" if first else f"reconnecting (attempt {attempt + 1})"
                 self._render(force=True)
-                device = await ble.find(self.device_query, self.scan_timeout_s, self.backend)
+                device = await ble.find(self.device_query, self.scan_timeout_s, self.backend,
+                                        name_wait_s=ble.NAME_WAIT_S if first else 0.0)
                 self._lost.clear()
                 kw = {"backend": self.backend.client} if self.backend.client else {}
                 async with BleakClient(device, lambda _c: self._on_lost(), **kw) as client:
@@ -267,6 +270,9 @@ class Session:
                     first = False
                     attempt = 0
                     self.state.connection = "connected"
+                    if self._lost_at is not None:
+                        self.stats.relink_s.append(time.perf_counter() - self._lost_at)
+                        self._lost_at = None
                     self._connected.set()
                     self._render(force=True)
                     waiters = [asyncio.create_task(self._lost.wait()), asyncio.create_task(self._done.wait())]
@@ -302,6 +308,7 @@ class Session:
             attempt += 1
 
     def _on_lost(self) -> None:
+        self._lost_at = time.perf_counter()
         self._lost.set()
         self._connected.clear()
         self.commander.fail_all("link lost")

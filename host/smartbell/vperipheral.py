@@ -294,8 +294,10 @@ class VirtualPeripheral:
     async def _update_advertising(self) -> None:
         want = self.adv is not None and self.connection is None and self._outage_end is None
         if want and not self.advertising:
+            # bumble's link layer answers a scan request with the advertising data again, never
+            # the scan response: carry both in the advertisement so a scan sees the name.
             await self.device.start_advertising(
-                advertising_data=self.adv[0], scan_response_data=self.adv[1] or None,
+                advertising_data=self.adv[0] + self.adv[1], scan_response_data=None,
                 advertising_interval_min=ADV_INTERVAL_MS, advertising_interval_max=ADV_INTERVAL_MS)
             self.advertising = True
         elif not want and self.advertising:
