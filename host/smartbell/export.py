@@ -41,8 +41,9 @@ class ExportError(SmartbellError, ValueError):
     """Nothing to export, or an output path that cannot be written."""
 
 
-def _wall_clock(events: pd.DataFrame, started_at: str) -> pd.Series:
-    """Laptop time of each event's device timestamp ``t_ms``.
+def _wall_clock(events: pd.DataFrame, started_utc: pd.Series) -> pd.Series:
+    """Laptop time of each event's device timestamp ``t_ms`` (``started_utc``: each event's
+    session start).
 
     An event replayed after a reconnect arrives late, so its arrival time is not when it
     happened. The device clock is exact; its offset to the laptop clock is the smallest
@@ -52,9 +53,10 @@ def _wall_clock(events: pd.DataFrame, started_at: str) -> pd.Series:
     if events.empty:
         return pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns, UTC]")
     device = pd.to_timedelta(events["t_ms"], unit="ms")
-    epoch = (events["t_ms"].diff() < 0).cumsum()
-    offset = (events["host_time"] - device).groupby(epoch).transform("min")
-    floor = pd.Timestamp(started_at).tz_convert("UTC") - device.groupby(epoch).transform("min")
+    restart = events.groupby("session_id", sort=False)["t_ms"].diff() < 0
+    epoch = [events["session_id"], restart.groupby(events["session_id"], sort=False).cumsum()]
+    offset = (events["host_time"] - device).groupby(epoch, sort=False).transform("min")
+    floor = started_utc - device.groupby(epoch, sort=False).transform("min")
     return offset.where(offset >= floor, floor) + device
 
 
@@ -119,86 +121,98 @@ def _planned(session: dict) -> dict[str, dict]:
     return {e.get("name"): e for e in plan.get("exercises", []) if isinstance(e, dict)}
 
 
-def _session_reps(j: Journal, session: dict) -> tuple[pd.DataFrame, pd.DataFrame, _Checker]:
-    """(reps with checks in the export's column order, abrupt events, the session's checker)."""
-    sid = session["id"]
-    events = j.events(sid)
-    events["wall_time"] = _wall_clock(events, session["started_at"])
+def _rep_table(events: pd.DataFrame, sessions: dict[str, dict],
+               checkers: dict[str, _Checker]) -> pd.DataFrame:
+    """One row per rep of every session, with its checks, in the export's column order."""
+    sid = events["session_id"]
+    started = sid.map({k: pd.Timestamp(s["started_at"]).tz_convert("UTC")
+                       for k, s in sessions.items()})
+    events = events.assign(wall_time=_wall_clock(events, started))
     reps = events[events["type"] == "rep"].copy()
     abrupt = events[events["type"] == "abrupt"]
     for col in REP_MEASURES + ["rep"]:
         if col not in reps.columns:
             reps[col] = np.nan
     out = pd.DataFrame(index=reps.index)
-    out["session_id"] = sid
-    out["patient"] = session["patient"]
+    out["session_id"] = reps["session_id"]
+    out["patient"] = reps["session_id"].map({k: s["patient"] for k, s in sessions.items()})
     # The rep ends at end_s on the device clock; its event is stamped t_ms on the same clock.
     end_at = reps["wall_time"] + pd.to_timedelta(reps["end_s"] * 1000 - reps["t_ms"], unit="ms")
-    out["time"] = _local_iso(end_at.fillna(reps["wall_time"]), session["started_at"])
+    end_at = end_at.fillna(reps["wall_time"])
+    out["time"] = pd.Series(index=reps.index, dtype=object)
+    for key, idx in reps.groupby("session_id", sort=False).groups.items():
+        out.loc[idx, "time"] = _local_iso(end_at.loc[idx], sessions[key]["started_at"])
     out["exercise"] = reps["exercise"]
     out["set"] = reps["set_no"].astype("Int64")
     out["rep"] = reps["rep"].astype("Int64")
     weight = reps["weight_kg"] if "weight_kg" in reps.columns else pd.Series(np.nan, reps.index)
-    out["weight_kg"] = weight.fillna(session["weight_kg"]).astype("float64")
+    session_weight = reps["session_id"].map({k: s["weight_kg"] for k, s in sessions.items()})
+    out["weight_kg"] = weight.astype("float64").fillna(session_weight.astype("float64"))
     for col in REP_MEASURES:
         out[col] = reps[col].astype("float64")
-    checker = _Checker(session)
-    out["hold_target_s"] = pd.Series([checker.limit(e, "hold_min_s") for e in reps["exercise"]],
-                                     index=reps.index, dtype="float64")
-    # Abrupt events count against the rep they fall in (same exercise and set, start..end).
-    counts = [0] * len(out)
-    if len(abrupt):
-        a_t = abrupt["t_s"].to_numpy(dtype="float64")
-        a_key = (abrupt["exercise"].astype(str) + "\0" + abrupt["set_no"].astype(str)).to_numpy()
-        r_key = (out["exercise"].astype(str) + "\0" + out["set"].astype(str)).to_numpy()
-        for i, (key, s, e) in enumerate(zip(r_key, out["start_s"], out["end_s"])):
-            counts[i] = int(np.count_nonzero((a_key == key) & (a_t >= s) & (a_t <= e)))
+    out["hold_target_s"] = pd.Series(
+        [checkers[k].limit(e, "hold_min_s") for k, e in zip(out["session_id"], out["exercise"])],
+        index=reps.index, dtype="float64")
+    # Abrupt events count against the rep they fall in (same session, exercise and set).
+    times = {key: np.sort(g.to_numpy(dtype="float64")) for key, g in
+             abrupt.groupby(["session_id", "exercise", "set_no"], sort=False, dropna=False)["t_s"]
+             } if len(abrupt) else {}
+    counts = []
+    for key, start, end in zip(zip(out["session_id"], out["exercise"], reps["set_no"]),
+                               out["start_s"], out["end_s"]):
+        t = times.get(key)
+        counts.append(0 if t is None else int(np.searchsorted(t, end, "right")
+                                               - np.searchsorted(t, start, "left")))
     out["abrupt_count"] = pd.array(counts, dtype="Int64")
     rows = out[["rep"] + REP_MEASURES].to_dict("records")
-    checks = [checker.check(ex, rec, abrupt_count=n, weight_kg=None if pd.isna(w) else w)
-              for ex, rec, n, w in zip(out["exercise"], rows, counts, out["weight_kg"])]
+    checks = [checkers[k].check(ex, rec, abrupt_count=n, weight_kg=None if pd.isna(w) else w)
+              for k, ex, rec, n, w in zip(out["session_id"], out["exercise"], rows, counts,
+                                          out["weight_kg"])]
     for col in CHECK_COLUMNS + ["verdict"]:
         out[col] = pd.Series([c[col] for c in checks], index=reps.index, dtype=object)
-    out["spec_name"] = session["spec_name"]
-    out["device_id"] = session["device_id"]
-    out["firmware_version"] = session["firmware_version"]
-    return out[REP_COLUMNS].reset_index(drop=True), abrupt, checker
+    for col in META_COLUMNS:
+        out[col] = reps["session_id"].map({k: s[col] for k, s in sessions.items()})
+    return out[REP_COLUMNS].reset_index(drop=True), abrupt
 
 
-def _session_sets(session: dict, reps: pd.DataFrame, abrupt: pd.DataFrame,
-                  checker: _Checker) -> pd.DataFrame:
+def _set_table(reps: pd.DataFrame, abrupt: pd.DataFrame, sessions: dict[str, dict],
+               checkers: dict[str, _Checker]) -> pd.DataFrame:
     """One row per set done, plus planned sets that were not done (reps_done 0)."""
-    planned = _planned(session)
-    keys = list(dict.fromkeys(zip(reps["exercise"], reps["set"])))
-    for name, p in planned.items():
-        for set_no in range(1, int(p.get("sets") or 0) + 1):
-            if (name, set_no) not in keys:
-                keys.append((name, set_no))
-    order = {name: i for i, name in enumerate(planned)}
-    keys.sort(key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1] or 0))
-    # One groupby per session, not one filter per set: a 30-minute session has dozens of sets.
     done = (reps.assign(ok=reps["verdict"] == "ok")
-            .groupby(["exercise", "set"], sort=False, dropna=False)
+            .groupby(["session_id", "exercise", "set"], sort=False, dropna=False)
             .agg(time=("time", "first"), weight_kg=("weight_kg", "first"),
                  reps_done=("ok", "size"), reps_passed=("ok", "sum"),
                  hold_mean_s=("hold_s", "mean"), rom_mean_deg=("rom_deg", "mean"),
                  to_far_mean_s=("to_far_s", "mean"), return_mean_s=("return_s", "mean"))
             .to_dict("index"))
-    n_abrupt = abrupt.groupby(["exercise", "set_no"], dropna=False).size().to_dict() \
-        if len(abrupt) else {}
-    empty = {"time": None, "weight_kg": session["weight_kg"], "reps_done": 0, "reps_passed": 0}
+    n_abrupt = (abrupt.groupby(["session_id", "exercise", "set_no"], dropna=False).size()
+                .to_dict() if len(abrupt) else {})
+    done_keys: dict[str, list] = {k: [] for k in sessions}
+    for key in done:
+        done_keys[key[0]].append(key[1:])
     rows = []
-    for ex, set_no in keys:
-        r = done.get((ex, set_no), empty)
-        rows.append({
-            "session_id": session["id"], "patient": session["patient"], "exercise": ex,
-            "set": set_no, **r, "reps_planned": planned.get(ex, {}).get("reps"),
-            "hold_target_s": checker.limit(ex, "hold_min_s"),
-            "to_far_min_s": checker.limit(ex, "to_far_min_s"),
-            "return_min_s": checker.limit(ex, "return_min_s"),
-            "abrupt_count": n_abrupt.get((ex, set_no), 0), "spec_name": session["spec_name"],
-            "device_id": session["device_id"], "firmware_version": session["firmware_version"],
-        })
+    for sid, session in sessions.items():
+        planned, checker = _planned(session), checkers[sid]
+        keys = list(done_keys[sid])
+        for name, p in planned.items():
+            for set_no in range(1, int(p.get("sets") or 0) + 1):
+                if (name, set_no) not in keys:
+                    keys.append((name, set_no))
+        order = {name: i for i, name in enumerate(planned)}
+        keys.sort(key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1] or 0))
+        empty = {"time": None, "weight_kg": session["weight_kg"], "reps_done": 0,
+                 "reps_passed": 0}
+        for ex, set_no in keys:
+            rows.append({
+                "session_id": sid, "patient": session["patient"], "exercise": ex, "set": set_no,
+                **done.get((sid, ex, set_no), empty),
+                "reps_planned": planned.get(ex, {}).get("reps"),
+                "hold_target_s": checker.limit(ex, "hold_min_s"),
+                "to_far_min_s": checker.limit(ex, "to_far_min_s"),
+                "return_min_s": checker.limit(ex, "return_min_s"),
+                "abrupt_count": n_abrupt.get((sid, ex, set_no), 0),
+                **{col: session[col] for col in META_COLUMNS},
+            })
     sets = pd.DataFrame(rows, columns=SET_COLUMNS)
     for col in ("hold_mean_s", "rom_mean_deg", "to_far_mean_s", "return_mean_s"):
         sets[col] = sets[col].astype("float64").round(3)
@@ -210,17 +224,14 @@ def _session_sets(session: dict, reps: pd.DataFrame, abrupt: pd.DataFrame,
 
 
 def tables(j: Journal, session_ids: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    """(reps, sets, sessions) for the given sessions, in the documented column order."""
-    reps, sets, sessions = [], [], []
-    for sid in session_ids:
-        session = j.session(sid)
-        r, abrupt, checker = _session_reps(j, session)
-        reps.append(r)
-        sets.append(_session_sets(session, r, abrupt, checker))
-        sessions.append(session)
-    rep_df = pd.concat(reps, ignore_index=True) if reps else pd.DataFrame(columns=REP_COLUMNS)
-    set_df = pd.concat(sets, ignore_index=True) if sets else pd.DataFrame(columns=SET_COLUMNS)
-    return rep_df[REP_COLUMNS], set_df[SET_COLUMNS], sessions
+    """(reps, sets, sessions) for the given sessions, in the documented column order. All
+    sessions are handled in one batch: per-session pandas work would dominate a long export."""
+    sessions = {sid: j.session(sid) for sid in session_ids}
+    checkers = {sid: _Checker(s) for sid, s in sessions.items()}
+    events = j.events(list(sessions))
+    reps, abrupt = _rep_table(events, sessions, checkers)
+    sets = _set_table(reps, abrupt, sessions, checkers)
+    return reps, sets, list(sessions.values())
 
 
 def _no_formulas(df: pd.DataFrame) -> pd.DataFrame:

@@ -360,20 +360,21 @@ class Journal:
                 raise JournalError(f"no session {session_id!r} in {self.path}")
             return self._session_dict(cur, row)
 
-    def events(self, session_id: str, type: str | None = None) -> pd.DataFrame:
-        """Events in sequence order; ``fields`` expanded into one column per key (first-seen order),
-        ``host_time`` as UTC timestamps, ``raw_bytes`` kept as bytes."""
-        self._check_session(session_id)
+    def events(self, session_id: str | list[str], type: str | None = None) -> pd.DataFrame:
+        """Events of one session (or of several, in the order given) in sequence order;
+        ``fields`` expanded into one column per key (first-seen order), ``host_time`` as UTC
+        timestamps, ``raw_bytes`` kept as bytes."""
+        ids = [session_id] if isinstance(session_id, str) else list(session_id)
+        for sid in ids:
+            self._check_session(sid)
+        if type is not None and type not in EVENT_TYPES:
+            raise JournalError(f"event type must be one of {EVENT_TYPES}, got {type!r}")
         sql = ("SELECT session_id, seq, type, t_ms, host_time, exercise, set_no, fields, raw_bytes"
-               " FROM events WHERE session_id=?")
-        params: list = [session_id]
-        if type is not None:
-            if type not in EVENT_TYPES:
-                raise JournalError(f"event type must be one of {EVENT_TYPES}, got {type!r}")
-            sql += " AND type=?"
-            params.append(type)
+               " FROM events WHERE session_id=?" + (" AND type=?" if type else "") + " ORDER BY seq")
+        rows: list = []
         with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY seq", params).fetchall()
+            for sid in ids:
+                rows += self._conn.execute(sql, (sid, type) if type else (sid,)).fetchall()
         base = pd.DataFrame([r[:7] for r in rows], columns=EVENT_COLUMNS)
         base["host_time"] = pd.to_datetime(base["host_time"], utc=True, format="ISO8601")
         base["seq"] = base["seq"].astype("int64")
