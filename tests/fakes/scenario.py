@@ -14,14 +14,15 @@ LIVE = P.LIVE_UUID
 
 
 class Host:
-    def __init__(self, transport, keep_bytes=True, max_events=1500):
-        self.tr = transport
+    def __init__(self, transport=None, keep_bytes=True, max_events=1500):
         self.keep_bytes = keep_bytes
         self.events = []          # bytes of every event notification, in arrival order
         # sequence numbers and device send times, preallocated: a growing list would need
         # ever larger blocks in the small heap the firmware shares with this test
         self.seq_buf = array("H", bytes(2 * max_events))
         self.sent_buf = array("i", bytes(4 * max_events))
+        self.type_buf = bytearray(max_events)     # packet type of each event
+        self.t_buf = array("i", bytes(4 * max_events))   # its t_ms (low 31 bits)
         self.n = 0
         self.responses = []       # raw response packets
         self.live = []            # raw live packets (if keep_live)
@@ -29,6 +30,11 @@ class Host:
         self.live_count = 0
         self.last_seq = -1
         self.token = 0
+        if transport is not None:
+            self.attach(transport)
+
+    def attach(self, transport):
+        self.tr = transport
         transport.sink = self._sink
 
     def _sink(self, t, conn, uuid, data):
@@ -36,6 +42,8 @@ class Host:
             seq = data[2] | (data[3] << 8)
             self.seq_buf[self.n] = seq
             self.sent_buf[self.n] = t
+            self.type_buf[self.n] = data[1]
+            self.t_buf[self.n] = (data[4] | (data[5] << 8) | (data[6] << 16) | (data[7] << 24)) & 0x7FFFFFFF
             self.n += 1
             if self.keep_bytes:
                 self.events.append(bytes(data))
