@@ -95,6 +95,8 @@ def test_same_seq_in_another_session_is_not_a_duplicate(journal):
     for sid in (a, b):
         assert journal.add_event(sid, seq=1, type="status", t_ms=0, host_time=T0, exercise=None,
                                  set_no=None, fields={"battery_pct": 80})
+    both = journal.events([b, a])  # several sessions at once, in the order asked
+    assert both["session_id"].tolist() == [b, a] and both["seq"].tolist() == [1, 1]
 
 
 def test_bad_input_is_refused_with_a_clear_error(journal):
