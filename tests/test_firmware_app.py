@@ -371,29 +371,11 @@ print("STATUS", host.status_codes())
 
 
 HEAPLOCK = PRELUDE + r"""
-import micropython
 a, m, tr, host = fresh()
 host.keep_live = False
 host.connect(mtu=247)
-orig = a._process
-locked = [0]
-first = [True]
-
-def process(n, t_read, backlog, period_us):
-    if first[0]:
-        # sbcore.motion creates its gain attributes on its second sample (one-time, reported
-        # to the detector's owner); every later batch is checked
-        first[0] = False
-        orig(n, t_read, backlog, period_us)
-        return
-    micropython.heap_lock()
-    try:
-        orig(n, t_read, backlog, period_us)
-    finally:
-        micropython.heap_unlock()
-    locked[0] += n
-
-a._process = process
+from scenario import lock_sample_path
+locked = lock_sample_path(a)
 board.run(a, seconds=30)
 host.send("live", rate_hz=100, content=1)     # live packing is in the per-sample path too
 board.run(a, seconds=20)
@@ -467,3 +449,61 @@ print("WDT", machine.WDT.bites, machine.WDT.max_gap_ms)
         assert "(6, 0)" in out and "(3, 0)" in out, out
         wdt = out.split("WDT ")[1].split()
         assert wdt[0] == "0" and int(wdt[1]) <= 200, out
+
+
+@pytest.fixture(scope="module")
+def trace200_bin(tmp_path_factory):
+    from smartbell.simulate import simulate
+    tr = simulate("hyperextension", reps=5, seed=3, rate_hz=200)
+    path = tmp_path_factory.mktemp("fw200") / "hx.bin"
+    raw = _write_bin(tr, path)
+    return path, raw, tr.truth
+
+
+@pytest.mark.parametrize("part", ["LSM6DSOX", "LSM6DS3", "MPU6886"])
+def test_every_imu_family_runs_the_app_at_200hz_without_losing_samples(part, trace200_bin):
+    path, raw, truth = trace200_bin
+    code = PRELUDE % str(path) + r"""
+a, m, tr, host = fresh(%r, 200)
+host.connect()
+board.run(a, imu_map=m)
+reps = [e for e in host.events if e[1] == P.T_REP]
+print("RUN", a.imu.NAME, a.samples, m.fifo_in, m.overflowed, a.imu.overruns, len(reps), a.max_backlog)
+print("DONE")
+""" % part
+    out = run_mpy(code, heapsize=APP_HEAP)
+    name, samples, fifo_in, overflowed, overruns, reps, backlog = out.split("RUN ")[1].split()[:7]
+    assert name.startswith(part[:7]), out
+    assert samples == fifo_in and overflowed == overruns == "0", out
+    assert int(samples) >= len(raw) * (200 / 208 if part.startswith("LSM") else 1) - 10, out
+    assert int(reps) == truth["rep_count"], out
+    assert int(backlog) <= 5, out          # drained every 20 ms: 4 samples, never a pile-up
+
+
+def test_tick_wrap_changes_nothing_but_the_clock(trace_bin):
+    path, raw, truth = trace_bin
+    code = PRELUDE % str(path) + r"""
+def session(t0):
+    a, m, tr, host = fresh(ticks_ms0=t0)
+    host.connect()
+    board.run(a, imu_map=m)
+    return a, host
+a = host = None
+for t0 in (0, (1 << 30) - 20000):           # the ESP32's tick counter wraps 20 s into the run
+    a = host = None
+    gc.collect()
+    a, host = session(t0)
+    reps = [P.decode(e) for e in host.events if e[1] == P.T_REP]
+    print("T0", t0, a._epoch, host.seqs == list(range(a.ring.next_seq)))
+    print("REPS", [(r["rep"], r["duration_s"], r["rom_deg"], r["hold_s"]) for r in reps])
+    print("ENDS", [(r["t_ms"] - t0) & 0xFFFFFFFF for r in reps])
+print("DONE")
+"""
+    for out in run_both(code, heapsize=APP_HEAP):
+        assert "DONE" in out, out
+        t0s = [ln.split() for ln in out.splitlines() if ln.startswith("T0")]
+        assert t0s[0][2:] == ["0", "True"] and t0s[1][2:] == ["1", "True"], out
+        reps = [ln for ln in out.splitlines() if ln.startswith("REPS")]
+        ends = [ln for ln in out.splitlines() if ln.startswith("ENDS")]
+        assert reps[0] == reps[1] and ends[0] == ends[1], out   # same reps, same times since boot
+        assert len(reps[0]) > 20

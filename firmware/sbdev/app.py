@@ -271,27 +271,24 @@ class App:
         self._prev_t = t
         if dt < 0 or dt > 100:
             dt = 0
-        if _same_and_copy(self._last, b, o):
-            self._stuck_ms += dt
-            if self._stuck_ms >= FAULT_HOLD_MS and self.fault != P.FAULT_STUCK:
-                self.fault = P.FAULT_STUCK
-                self._status(P.ST_FAULT, P.FAULT_STUCK, 0)
-        elif self._stuck_ms:
-            self._stuck_ms = 0
-            if self.fault == P.FAULT_STUCK:
-                self.fault = 0
-                self._status(P.ST_RECOVERED, P.FAULT_STUCK, 0)
-        if (ax >= _SAT_HI or ax <= _SAT_LO or ay >= _SAT_HI or ay <= _SAT_LO or az >= _SAT_HI
-                or az <= _SAT_LO):
-            self._sat_ms += dt
-            if self._sat_ms >= FAULT_HOLD_MS and self.fault != P.FAULT_SATURATED:
-                self.fault = P.FAULT_SATURATED
-                self._status(P.ST_FAULT, P.FAULT_SATURATED, 0)
-        elif self._sat_ms:
-            self._sat_ms = 0
-            if self.fault == P.FAULT_SATURATED:
-                self.fault = 0
-                self._status(P.ST_RECOVERED, P.FAULT_SATURATED, 0)
+        self._stuck_ms = self._fault_timer(_same_and_copy(self._last, b, o), self._stuck_ms, dt,
+                                           P.FAULT_STUCK)
+        self._sat_ms = self._fault_timer(
+            ax >= _SAT_HI or ax <= _SAT_LO or ay >= _SAT_HI or ay <= _SAT_LO or az >= _SAT_HI
+            or az <= _SAT_LO, self._sat_ms, dt, P.FAULT_SATURATED)
+
+    def _fault_timer(self, bad, ms, dt, kind):
+        """A condition that is a fault once it lasts FAULT_HOLD_MS; returns the new duration."""
+        if bad:
+            ms += dt
+            if ms >= FAULT_HOLD_MS and self.fault != kind:
+                self.fault = kind
+                self._status(P.ST_FAULT, kind, 0)
+            return ms
+        if ms and self.fault == kind:
+            self.fault = 0
+            self._status(P.ST_RECOVERED, kind, 0)
+        return 0
 
     def _on_flags(self, flags, t):
         det = self.det
@@ -635,7 +632,11 @@ def main(config_path="config.json"):
     import sys
     from sbdev import config
     cfg = config.load(config_path)
-    del sys.modules["sbdev.config"]      # only needed at boot: free its code
+    # only needed at boot: forget it so its code can be freed
+    sys.modules.pop("sbdev.config", None)
+    pkg = sys.modules.get("sbdev")
+    if pkg is not None and "config" in pkg.__dict__:
+        delattr(pkg, "config")
     wdt = machine.WDT(timeout=8000)
     c = cfg["i2c"]
     i2c = machine.I2C(c["id"], scl=machine.Pin(c["scl"]), sda=machine.Pin(c["sda"]), freq=c["freq"])

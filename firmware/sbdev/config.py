@@ -66,8 +66,6 @@ def _check(key, v):
     elif key == "battery_divider":
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 1 <= v <= 10:
             return "must be a number 1-10"
-    else:
-        return "unknown setting"
     return None
 
 
@@ -86,9 +84,12 @@ def parse(text, log=print, where="config.json"):
         log("%s: must hold a JSON object: using the defaults" % where)
         return cfg
     for k in user:
+        if k not in DEFAULTS:
+            log("%s: unknown setting %r ignored" % (where, k))
+            continue
         why = _check(k, user[k])
         if why:
-            log("%s: %s=%r %s: using %r" % (where, k, user[k], why, DEFAULTS.get(k)))
+            log("%s: %s=%r %s: using %r" % (where, k, user[k], why, DEFAULTS[k]))
         elif k == "i2c":
             cfg["i2c"].update(user[k])
         else:

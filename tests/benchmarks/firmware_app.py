@@ -43,36 +43,23 @@ print("VBOARD", gc.mem_alloc() - a0, gc.mem_alloc() + gc.mem_free())
 RUN = r"""
 import gc, micropython, time
 import vclock, machine, bluetooth, imus, board
-from scenario import Host
+from scenario import Host, lock_sample_path
 host = Host(keep_bytes=False, max_events=%(max_events)d)
 host.keep_live = False
 gc.collect()
 base = gc.mem_alloc()
 a, m, tr = board.build(imus.FileSource(%(path)r), "MPU6050", %(rate)d)
 host.attach(tr)
-orig = a._process
-st = [0, True, base, 0]          # locked samples, first batch, live heap peak, ticks
-
-def process(n, t_read, backlog, period_us):
-    if st[1]:                    # sbcore.motion sets up its gains on its 2nd sample (one-time)
-        st[1] = False
-        orig(n, t_read, backlog, period_us)
-        return
-    micropython.heap_lock()
-    try:
-        orig(n, t_read, backlog, period_us)
-    finally:
-        micropython.heap_unlock()
-    st[0] += n
+locked = lock_sample_path(a)
+st = [base, 0]                # live heap peak, ticks
 
 def on_tick(app):
-    st[3] += 1
-    if st[3] %% 250 == 0:        # every 5 s of device time
+    st[1] += 1
+    if st[1] %% 250 == 0:        # every 5 s of device time
         gc.collect()
-        if gc.mem_alloc() > st[2]:
-            st[2] = gc.mem_alloc()
+        if gc.mem_alloc() > st[0]:
+            st[0] = gc.mem_alloc()
 
-a._process = process
 mode = %(mode)r
 host.connect()
 drops = 0
@@ -97,7 +84,7 @@ else:
     board.run(a, seconds=3, on_tick=on_tick)
 wall = time.ticks_diff(time.ticks_ms(), t0)
 gc.collect()
-print("STATS", a.samples, m.fifo_in, m.overflowed, a.imu.overruns, st[0], base, st[2],
+print("STATS", a.samples, m.fifo_in, m.overflowed, a.imu.overruns, locked[0], base, st[0],
       gc.mem_alloc() + gc.mem_free(), wall, m.fifo_t0_us // 1000, m.produced - m.fifo_in,
       drops, a.ring.next_seq, host.n)
 for i in range(host.n):

@@ -14,7 +14,7 @@ LIVE = P.LIVE_UUID
 
 
 class Host:
-    def __init__(self, transport=None, keep_bytes=True, max_events=1500):
+    def __init__(self, transport=None, keep_bytes=True, max_events=600):
         self.keep_bytes = keep_bytes
         self.events = []          # bytes of every event notification, in arrival order
         # sequence numbers and device send times, preallocated: a growing list would need
@@ -87,3 +87,27 @@ class Host:
 
     def status_codes(self):
         return [(e[8], e[9]) for e in self.events if e[1] == P.T_STATUS]
+
+
+def lock_sample_path(app):
+    """Run the app's per-sample path with the heap locked (any allocation raises MemoryError).
+    Returns [samples processed locked]. The first batch runs unlocked: sbcore.motion sets up
+    its gain attributes on its second sample (one-time, reported to the detector's owner)."""
+    import micropython
+    orig = app._process
+    st = [0, True]
+
+    def process(n, t_read, backlog, period_us):
+        if st[1]:
+            st[1] = False
+            orig(n, t_read, backlog, period_us)
+            return
+        micropython.heap_lock()
+        try:
+            orig(n, t_read, backlog, period_us)
+        finally:
+            micropython.heap_unlock()
+        st[0] += n
+
+    app._process = process
+    return st

@@ -21,6 +21,14 @@ class Clock:
     ticks_add = staticmethod(vclock.ticks_add)
 
 
+def _unload(pkg, name):
+    # forget a module so its code can be freed: sys.modules and the package attribute both
+    sys.modules.pop(pkg + "." + name, None)
+    p = sys.modules.get(pkg)
+    if p is not None and name in p.__dict__:
+        delattr(p, name)
+
+
 def build(source, part="MPU6050", rate_hz=100, address=None, cfg=None, transport=None,
           ticks_ms0=0, log=None, phase_us=0):
     """A fresh virtual board with `part` serving `source` and the app on it.
@@ -29,7 +37,7 @@ def build(source, part="MPU6050", rate_hz=100, address=None, cfg=None, transport
     machine.reset_board()
     from sbdev import config as config_mod
     conf = config_mod.parse("{}", log=lambda m: None)
-    del sys.modules["sbdev.config"]     # boot-time only, as on the board
+    _unload("sbdev", "config")          # boot-time only, as on the board
     conf["rate_hz"] = rate_hz
     if cfg:
         for k in cfg:
