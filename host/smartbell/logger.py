@@ -200,6 +200,7 @@ class Session:
         self._early_events: list[tuple[float, dict, bytes]] = []
         self._early_raw: list[dict] = []
         self._lost_at: float | None = None
+        self._det = None   # host-side detector for the phase when live data is raw
 
     # -- public -----------------------------------------------------------------------------
     @property
@@ -610,8 +611,8 @@ class Session:
         spec = next(s.spec for s in self.steps if s.name == exercise)
         rep.update(spec.check_rep(rep, abrupt_count=rep["abrupt_count"], weight_kg=self.weight_kg))
 
-    def _on_live_angle(self, pkt: dict) -> None:
-        self.stats.live_packets += 1
+    def _on_live_angle(self, pkt: dict, count: bool = True) -> None:
+        self.stats.live_packets += count
         st = self.state
         for s in pkt["samples"]:
             phase = PHASE_NAMES[s["phase"]] if s["phase"] < len(PHASE_NAMES) else "rest"
@@ -632,7 +633,27 @@ class Session:
             self._write_raw(p)
         self._write_raw(pkt)
 
+    def _host_detector(self):
+        """With live data raw there is no phase from the device: the same detector, run here on
+        the same samples, gives it."""
+        if self._det is None:
+            from sbcore.motion import Detector
+            info = self.device_info
+            det = Detector(accel_lsb_per_g=info["accel_lsb_per_g"],
+                           gyro_mdps_per_lsb=(info.get("gyro_mdps_per_lsb") or 30518) / 1000,
+                           has_gyro=bool(info.get("has_gyro", 1)))
+            for pid, value in _params_for(self.step.spec):
+                det.set_param_id(pid, value)
+            self._det = det
+        return self._det
+
     def _write_raw(self, pkt: dict) -> None:
+        det = self._host_detector()
+        phases = []
+        for smp in pkt["samples"]:
+            det.step(smp["t_ms"], smp["ax"], smp["ay"], smp["az"], smp["gx"], smp["gy"], smp["gz"])
+            phases.append({"t_ms": smp["t_ms"], "phase": det.phase, "angle_deg": det.angle_ddeg / 10})
+        self._on_live_angle({"samples": phases}, count=False)
         a = self.device_info.get("accel_lsb_per_g") or 1
         g = (self.device_info.get("gyro_mdps_per_lsb") or 0) / 1_000_000
         has_gyro = self.device_info.get("has_gyro", 1)

@@ -8,8 +8,9 @@ notifications, writes, connections and MTU on a bumble `Device` on an in-process
     await vp.stop()
 
 The device clock runs in lockstep (see vboard/blepipe.py): it advances only while a central is
-connected, one tick at a time while a command waits for its answer (a real host answers within
-milliseconds; here the host may be slower than the device), optionally capped at `speed` x wall time, and during a
+connected, one tick at a time while a command waits for its answer and not at all for 20 ms
+(wall) after an answer, waiting for the host's next command (a real host answers within
+milliseconds of device time; here the host may be slower than the device), optionally capped at `speed` x wall time, and during a
 scripted outage (radio out of range: link dropped, no advertising) it runs freely to the
 outage's end, so a 30 s outage costs no wall time.
 """
@@ -40,6 +41,9 @@ PERIPHERAL_ADDRESS = "C0:5B:00:00:00:01"
 # events promptly, large enough that the pipe is not flooded with grants.
 GRANT_CHUNK_MS = 200
 TICK_MS = 20   # the firmware calls pace() every 20 ms of device time
+# After answering a command the device clock waits this long (wall) for the host's next one, so
+# a burst of commands (the logger's setup) costs device time like on a real link, not 200 ms each.
+HOST_GRACE_S = 0.02
 ADV_INTERVAL_MS = 20
 # The firmware runs with an ESP32-sized heap, as in the firmware's own tests.
 ESP32_HEAP = "56wK"
@@ -147,6 +151,7 @@ class VirtualPeripheral:
         self._request: int | None = None
         self._changed = asyncio.Event()
         self._first_write_seen = False
+        self._answered_at: float | None = None
         self._pending_writes: dict[int, int] = {}
         self._outage_end: int | None = None
         self._wall_ref: tuple[float, int] | None = None
@@ -277,6 +282,7 @@ class VirtualPeripheral:
     async def _notify(self, handle: int, data: bytes) -> None:
         if self._pending_writes.get(handle):
             self._pending_writes[handle] -= 1  # the answer to a command: the host may go on
+            self._answered_at = time.monotonic()
             self._changed.set()
         ch = self.chars.get(handle)
         if ch is None or self.connection is None:
@@ -341,6 +347,8 @@ class VirtualPeripheral:
         if any(self._pending_writes.values()):
             # The firmware handles a write on its next tick: let it tick, one at a time.
             return self.device_ms + TICK_MS
+        if self._answered_at is not None and time.monotonic() - self._answered_at < HOST_GRACE_S:
+            return None   # a host sends its next command within milliseconds: wait for it
         limit = self.device_ms + GRANT_CHUNK_MS
         if self.outages:
             limit = min(limit, self.outages[0][0])
@@ -350,6 +358,12 @@ class VirtualPeripheral:
             wall0, dev0 = self._wall_ref
             limit = min(limit, dev0 + int((time.monotonic() - wall0) * 1000 * self.speed))
         return limit
+
+    def _grace_left(self) -> float | None:
+        if self._answered_at is None:
+            return None
+        left = HOST_GRACE_S - (time.monotonic() - self._answered_at)
+        return left if left > 0 else None
 
     async def _clock(self) -> None:
         while True:
@@ -373,7 +387,10 @@ class VirtualPeripheral:
                 if not self.speed or limit is None:
                     self._wall_ref = None
                 self._changed.clear()
-                await self._changed.wait()
+                try:
+                    await asyncio.wait_for(self._changed.wait(), self._grace_left())
+                except asyncio.TimeoutError:
+                    pass
                 continue
             self._request = None
             self.granted_ms = limit
