@@ -116,6 +116,12 @@ class _Checker:
         return None if spec is None else spec.limits.get(key)
 
 
+def session_spec(session: dict, exercise: str | None = None) -> Spec | None:
+    """The spec the session's reps of ``exercise`` (default: its main one) are checked against;
+    None when it cannot be loaded any more."""
+    return _Checker(session).spec(exercise or session["spec_name"])
+
+
 def _planned(session: dict) -> dict[str, dict]:
     plan = session.get("exercise_plan") or {}
     return {e.get("name"): e for e in plan.get("exercises", []) if isinstance(e, dict)}

@@ -29,7 +29,7 @@ from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from smartbell import SmartbellError, __version__  # noqa: E402
-from smartbell.export import tables  # noqa: E402
+from smartbell.export import session_spec, tables  # noqa: E402
 from smartbell.journal import Journal  # noqa: E402
 
 OK_COLOUR, FIX_COLOUR, ABRUPT_COLOUR, TARGET_COLOUR = "#4daf4a", "#ff7f00", "#e41a1c", "#377eb8"
@@ -37,10 +37,6 @@ HOLD_COLOUR, ROM_COLOUR = "#984ea3", "#a65628"
 PAGE_IN = (11.69, 8.27)  # A4 landscape
 TABLE_ROWS_PER_PAGE = 32
 ROW_SPAN_S = 300.0
-# The journal keeps raw samples in g and deg/s; the detector wants int16 counts at the IMU's
-# usual +-8 g / +-1000 dps ranges (the simulator quantises the same way).
-ACCEL_LSB_PER_G = 4096
-GYRO_MDPS_PER_LSB = 1000.0 / 32.8
 GAP_S = 2.0  # a pause in the raw recording longer than this starts a new stretch (a new set)  # one strip of the angle plot covers five minutes
 MAX_STRIPS = 8
 
@@ -72,31 +68,32 @@ def _no_data(ax, text: str) -> None:
 
 
 # -- the angle over time -----------------------------------------------------------------------
-def angle_from_raw(raw: pd.DataFrame, max_points: int = 20000) -> tuple[np.ndarray, np.ndarray]:
-    """Replay raw samples through the firmware's own detector and return (t_s, angle_deg).
+def angle_from_raw(raw: pd.DataFrame, spec=None,
+                   max_points: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+    """Replay raw samples through the firmware's own detector (set up as ``smartbell analyze``
+    does, with the spec's thresholds) and return (t_s, angle_deg).
 
     Each stretch of recording (sets are separated by gaps of more than ``GAP_S``) gets a fresh
     detector, as the device starts a set; a NaN between stretches breaks the plotted line."""
-    from sbcore.motion import Detector
+    from smartbell.analyze import Trace, make_detector, to_raw
+    from smartbell.spec import load_spec
 
+    spec = spec or load_spec("generic")
     t_s = raw["t_s"].to_numpy()
-    acc_all = np.clip(np.rint(raw[["ax_g", "ay_g", "az_g"]].to_numpy() * ACCEL_LSB_PER_G),
-                      -32768, 32767).astype(np.int64)
     gyro = raw[["gx_dps", "gy_dps", "gz_dps"]].to_numpy()
     has_gyro = bool(np.isfinite(gyro).all())
-    gyr_all = np.clip(np.rint(np.nan_to_num(gyro) * 1000.0 / GYRO_MDPS_PER_LSB),
-                      -32768, 32767).astype(np.int64)
     every = max(1, len(t_s) // max_points)
     cuts = np.flatnonzero(np.diff(t_s) > GAP_S) + 1
     out_t, out_a = [], []
     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(t_s)]):
-        det = Detector(accel_lsb_per_g=ACCEL_LSB_PER_G, gyro_mdps_per_lsb=GYRO_MDPS_PER_LSB,
-                       has_gyro=has_gyro)
+        t_ms, acc, gyr = to_raw(Trace(t_s[lo:hi], raw[["ax_g", "ay_g", "az_g"]].to_numpy()[lo:hi],
+                                      gyro[lo:hi] if has_gyro else None))
+        det = make_detector(spec, has_gyro)
         step = det.step
-        t_ms = np.rint(t_s[lo:hi] * 1000.0).astype(np.int64).tolist()
-        acc, gyr = acc_all[lo:hi].tolist(), gyr_all[lo:hi].tolist()
+        acc = acc.tolist()
+        gyr = gyr.tolist() if gyr is not None else [(0, 0, 0)] * len(acc)
         angle = np.empty(hi - lo)
-        for i, t in enumerate(t_ms):
+        for i, t in enumerate(t_ms.tolist()):
             a, g = acc[i], gyr[i]
             step(t, a[0], a[1], a[2], g[0], g[1], g[2])
             angle[i] = det.angle_ddeg
@@ -117,15 +114,10 @@ def angle_from_reps(reps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(t, dtype=float), np.asarray(a, dtype=float)
 
 
-def _angle_figure(reps: pd.DataFrame, abrupt_t: np.ndarray, raw: pd.DataFrame) -> Figure:
+def _angle_figure(reps: pd.DataFrame, abrupt_t: np.ndarray, raw: pd.DataFrame,
+                  spec=None) -> Figure:
     measured = len(raw) > 0
-    if measured:
-        try:
-            t, angle = angle_from_raw(raw)
-        except ImportError:
-            measured = False
-    if not measured:
-        t, angle = angle_from_reps(reps)
+    t, angle = angle_from_raw(raw, spec) if measured else angle_from_reps(reps)
     starts = [v for v in (np.nanmin(t) if len(t) else np.nan,
                           np.nanmin(abrupt_t) if len(abrupt_t) else np.nan) if np.isfinite(v)]
     ends = [v for v in (np.nanmax(t) if len(t) else np.nan,
@@ -289,7 +281,7 @@ def session_report(j: Journal, session_id: str) -> Report:
     report.figures.append((
         "The angle of the dumbbell over the session. Each rep is shaded (green: every check ok, "
         "orange: something to fix), the blue bar is the hold at the far end and red marks are "
-        "abrupt movements.", _angle_figure(reps, abrupt_t, raw)))
+        "abrupt movements.", _angle_figure(reps, abrupt_t, raw, session_spec(session))))
     report.figures.append((
         "Top: how long each rep was held at the far end, against the shortest hold allowed (the "
         "plan's target). Bottom: the time each rep took going out and coming back, against the "
