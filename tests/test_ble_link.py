@@ -189,3 +189,47 @@ def test_scan_without_bluetooth_is_one_clear_line(capsys):
     assert main(["scan", "--timeout", "0.1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("smartbell scan: error: Bluetooth is not available")
+
+
+def test_keys_start_and_stop_sets_move_on_and_quit(tmp_path):
+    """--manual: nothing starts by itself; space starts and stops a set, n moves to the next
+    exercise (its thresholds are pushed), q ends the session."""
+    async def main():
+        link = LocalLink()
+        vp = VirtualPeripheral(link, "-", command=device_command(tmp_path, 1000, 50))
+        await vp.start()
+        journal = Journal.open(tmp_path / "journal.sqlite3")
+        steps = [Step("good-morning", load_spec("good-morning"), sets=2, reps=None),
+                 Step("hyperextension", load_spec("hyperextension"), sets=1, reps=None)]
+        session = Session(steps, journal=journal, backend=BumbleCentral(link).backend(),
+                          auto=False, view=LiveView(enabled=False))
+        run = asyncio.create_task(session.run())
+
+        async def until(cond, what):
+            for _ in range(500):
+                if cond():
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError(f"timed out waiting for {what}")
+
+        await until(lambda: session.state.connection == "connected", "the link")
+        await asyncio.sleep(0.2)
+        assert not session.state.in_set and session.state.set_no == 0
+        session.handle_key(" ")
+        await until(lambda: session.state.in_set, "the set to start")
+        await until(lambda: session.state.reps >= 2, "two reps")
+        session.handle_key(" ")
+        await until(lambda: not session.state.in_set, "the set to stop")
+        writes_before = vp.stats["writes"]
+        session.handle_key("n")
+        await until(lambda: session.state.exercise == "hyperextension", "the next exercise")
+        await until(lambda: vp.stats["writes"] > writes_before, "the new thresholds")
+        session.handle_key("Q")
+        summary = await asyncio.wait_for(run, 10)
+        await vp.stop()
+        return session, journal, summary
+
+    session, journal, summary = asyncio.run(main())
+    reps = journal.events(summary["session_id"], type="rep")
+    assert set(reps["set_no"]) == {1} and len(reps) >= 2   # the device counts only in a set
+    assert journal.session(summary["session_id"])["ended_at"]
