@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import sqlite3
 import threading
@@ -61,13 +60,12 @@ import numpy as np
 import pandas as pd
 
 from smartbell import SmartbellError
+from smartbell.plan import PSEUDONYM
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = ("rep", "hold", "abrupt", "status")
 RAW_COLUMNS = ["t_s", "ax_g", "ay_g", "az_g", "gx_dps", "gy_dps", "gz_dps"]
 EVENT_COLUMNS = ["session_id", "seq", "type", "t_ms", "host_time", "exercise", "set_no"]
-# Pseudonyms end up in file names and spreadsheet cells: no formula starts (=, +, @, -), no paths.
-PSEUDONYM = re.compile(r"\w[\w .-]{0,63}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (

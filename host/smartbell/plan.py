@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from smartbell import SmartbellError
-from smartbell.journal import PSEUDONYM
 
 PLANS_DIR = Path(__file__).resolve().parent / "plans"
+# Pseudonyms end up in file names and spreadsheet cells: no formula starts (=, +, @, -), no paths.
+PSEUDONYM = re.compile(r"\w[\w .-]{0,63}")
 
 
 class PlanError(SmartbellError, ValueError):
