@@ -163,20 +163,31 @@ class App:
 
     # -- setup ---------------------------------------------------------------------------------
     def _setup_pins(self):
+        # each one optional and on its own: a pin this board cannot do costs only that feature
         cfg = self.cfg
-        try:
-            if cfg["led_pin"] is not None:
-                self.led = machine.Pin(cfg["led_pin"], machine.Pin.OUT, value=1 - self._led_on)
-            if cfg["button_pin"] is not None:
-                self.button = machine.Pin(cfg["button_pin"], machine.Pin.IN, machine.Pin.PULL_UP)
-            if cfg["battery_adc_pin"] is not None:
-                self.adc = machine.ADC(machine.Pin(cfg["battery_adc_pin"]))
+        Pin = machine.Pin
+        if cfg["led_pin"] is not None:
+            try:
+                self.led = Pin(cfg["led_pin"], Pin.OUT, value=1 - self._led_on)
+            except (ValueError, OSError) as exc:
+                self.log("led_pin %s: %s: no status LED" % (cfg["led_pin"], exc))
+        if cfg["button_pin"] is not None:
+            try:
+                self.button = Pin(cfg["button_pin"], Pin.IN, Pin.PULL_UP)
+            except (ValueError, OSError):
+                try:   # input-only GPIOs (34-39) have no pull-up: the board must have one
+                    self.button = Pin(cfg["button_pin"], Pin.IN)
+                except (ValueError, OSError) as exc:
+                    self.log("button_pin %s: %s: no button" % (cfg["button_pin"], exc))
+        if cfg["battery_adc_pin"] is not None:
+            try:
+                self.adc = machine.ADC(Pin(cfg["battery_adc_pin"]))
                 try:
                     self.adc.atten(machine.ADC.ATTN_11DB)
                 except (AttributeError, ValueError):
                     pass
-        except (ValueError, OSError) as exc:
-            self.log("pins: %s: LED/button/battery disabled" % (exc,))
+            except (ValueError, OSError) as exc:
+                self.log("battery_adc_pin %s: %s: no battery reading" % (cfg["battery_adc_pin"], exc))
 
     def _open_imu(self, boot=False):
         cfg = self.cfg
@@ -632,6 +643,9 @@ def main(config_path="config.json"):
     import sys
     from sbdev import config
     cfg = config.load(config_path)
+    if cfg.get("power_hold_pin") is not None:
+        # first thing: some boards (M5StickC Plus2) switch off unless this pin is held high
+        machine.Pin(cfg["power_hold_pin"], machine.Pin.OUT, value=1)
     # only needed at boot: forget it so its code can be freed
     sys.modules.pop("sbdev.config", None)
     pkg = sys.modules.get("sbdev")

@@ -21,9 +21,14 @@ DEFAULTS = {
     "name_prefix": "smartbell",
 }
 
+# Keys a board may add that the shipped config.json leaves out.
+OPTIONAL = {
+    "power_hold_pin": None,      # driven high at boot (M5StickC Plus2: GPIO4 keeps it powered)
+}
+
 IMUS = ("auto", "mpu6050", "mpu6500", "mpu6886", "lsm6ds3", "lsm6dsox")
 RATES_HZ = (50, 100, 200)
-_OPTIONAL_PINS = ("imu_int_pin", "led_pin", "button_pin", "battery_adc_pin")
+_OPTIONAL_PINS = ("imu_int_pin", "led_pin", "button_pin", "battery_adc_pin", "power_hold_pin")
 
 
 def _pin_ok(v):
@@ -75,6 +80,8 @@ def parse(text, log=print, where="config.json"):
     for k in DEFAULTS:
         v = DEFAULTS[k]
         cfg[k] = dict(v) if isinstance(v, dict) else v
+    for k in OPTIONAL:
+        cfg[k] = OPTIONAL[k]
     try:
         user = json.loads(text)
     except ValueError as exc:
@@ -84,12 +91,12 @@ def parse(text, log=print, where="config.json"):
         log("%s: must hold a JSON object: using the defaults" % where)
         return cfg
     for k in user:
-        if k not in DEFAULTS:
+        if k not in cfg:
             log("%s: unknown setting %r ignored" % (where, k))
             continue
         why = _check(k, user[k])
         if why:
-            log("%s: %s=%r %s: using %r" % (where, k, user[k], why, DEFAULTS[k]))
+            log("%s: %s=%r %s: using %r" % (where, k, user[k], why, cfg[k]))
         elif k == "i2c":
             cfg["i2c"].update(user[k])
         else:
