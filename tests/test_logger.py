@@ -30,7 +30,6 @@ def make_session(tmp_path, **kw):
     steps = [Step("good-morning", load_spec("good-morning"), sets=2, reps=3, hold_s=2.0)]
     s = Session(steps, journal=journal, patient="P-test", weight_kg=3.0, **kw)
     s.device_info.update(name="smartbell-TEST", address="C0:5B:00:00:00:01", fw_version=100)
-    s._enter_step(0)
     s._start_journal()
     s.seq.start(0)
     return s, journal

@@ -48,6 +48,7 @@ def test_weight_warning_names_the_tighter_limit():
     assert "above your plan of 2 kg" in weight_warning(3.0, 2.0, 5.0)
     assert "above the exercise's safe limit of 5 kg" in weight_warning(6.0, None, 5.0)
     assert weight_warning(None, 2.0, 5.0) == ""
+    assert "your plan of 2 kg" in weight_warning(3.0, 2.0, 2.0)   # a tie names the plan
 
 
 def rep(**checks):

@@ -200,6 +200,7 @@ class Session:
         self._early_events: list[tuple[float, dict, bytes]] = []
         self._early_raw: list[dict] = []
         self._lost_at: float | None = None
+        self._enter_step(0)
         self._det = None   # host-side detector for the phase when live data is raw
 
     # -- public -----------------------------------------------------------------------------
@@ -212,7 +213,6 @@ class Session:
         self._done.set()
 
     async def run(self) -> dict:
-        self._enter_step(0)
         if self.raw_csv:
             self.raw_csv.parent.mkdir(parents=True, exist_ok=True)
             self._raw_file = open(self.raw_csv, "w", newline="")
@@ -795,17 +795,24 @@ async def _with_keys(session: Session) -> dict:
 
 
 def run_session(args, backend: ble.Backend | None = None, console: Console | None = None) -> int:
+    console = console or Console()
+    interactive = sys.stdin.isatty()
+    asyncio.run(session_main(args, backend, console, interactive))
+    return 0
+
+
+async def session_main(args, backend: ble.Backend | None, console: Console,
+                       interactive: bool = False) -> dict:
+    """`smartbell session` once its arguments are parsed: screening, plan, the session, the
+    summary. Async so a caller can run it beside other tasks on its loop (tests, the demo)."""
     from smartbell.journal import Journal
     from smartbell.plan import load_plan
 
-    console = console or Console()
     plan = load_plan(args.plan) if args.plan else None
     if plan is None and not args.exercise:
         raise SessionError("give --exercise NAME or --plan FILE")
     patient = args.patient or (plan.patient if plan else "me")
-    interactive = sys.stdin.isatty()
-    screening.screen(patient, _ask_terminal(console) if interactive else None,
-                     say=console.print)
+    screening.screen(patient, _ask_terminal(console) if interactive else None, say=console.print)
     steps = steps_from(args.exercise, plan)
     with Journal.open() as journal:
         session = Session(steps, journal=journal, patient=patient, weight_kg=args.weight_kg,
@@ -813,13 +820,7 @@ def run_session(args, backend: ble.Backend | None = None, console: Console | Non
                           view=LiveView(console) if console.is_terminal else LineView(console),
                           raw_csv=args.raw, auto=not args.manual,
                           plan_dict=plan.to_dict() if plan else None)
-        if session.state.weight_warning:
-            console.print(f"[bold yellow]warning:[/] {session.state.weight_warning}")
-        try:
-            summary = asyncio.run(_with_keys(session) if interactive else session.run())
-        except KeyboardInterrupt:
-            summary = session.summary or {}
-            raise
-    print_summary(summary, console)
-    console.print(f"journal: {journal.path}")
-    return 0
+        summary = await (_with_keys(session) if interactive else session.run())
+        print_summary(summary, console)
+        console.print(f"journal: {journal.path}")
+    return summary

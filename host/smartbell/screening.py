@@ -97,10 +97,10 @@ def weight_warning(weight_kg: float | None, plan_limit_kg: float | None,
     if weight_kg is None:
         return ""
     limits = [(plan_limit_kg, "your plan"), (spec_limit_kg, "the exercise's safe limit")]
-    over = [(lim, who) for lim, who in limits if lim is not None and weight_kg > lim]
+    over = [(lim, i, who) for i, (lim, who) in enumerate(limits) if lim is not None and weight_kg > lim]
     if not over:
         return ""
-    lim, who = min(over)
+    lim, _, who = min(over)   # the tighter limit; the plan's when they are equal
     return f"{weight_kg:g} kg is above {who} of {lim:g} kg: use a lighter weight"
 
 

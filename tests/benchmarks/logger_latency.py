@@ -74,7 +74,6 @@ def render_only(n=300):
     journal = Journal.open(tmp / "j.sqlite3")
     s = Session([Step("good-morning", load_spec("good-morning"), reps=1000)], journal=journal, view=view())
     s.device_info.update(name="bench", address="00", fw_version=100)
-    s._enter_step(0)
     s._start_journal()
     s.seq.start(0)
     lat = []
