@@ -507,3 +507,22 @@ print("DONE")
         ends = [ln for ln in out.splitlines() if ln.startswith("ENDS")]
         assert reps[0] == reps[1] and ends[0] == ends[1], out   # same reps, same times since boot
         assert len(reps[0]) > 20
+
+
+def test_mtu_exchange_resizes_live_packets_and_reads_return_the_latest_event():
+    code = r"""
+import board, imus
+from scenario import Host
+from sbcore import protocol as P
+a, m, tr = board.build(imus.ArraySource([0, 0, 4096, 0, 0, 0, 5, 0, 4096, 0, 0, 0], True),
+                       "MPU6050", 100)
+host = Host(tr); host.connect()
+host.send("live", rate_hz=100, content=1); board.run(a, seconds=0.5)
+print("SMALL", len(P.decode(host.live[-1])["samples"]))
+tr.mtu(247); board.run(a, seconds=0.5)
+print("BIG", len(P.decode(host.live[-1])["samples"]))
+latest = tr.values[P.EVENTS_UUID]
+print("READ", P.decode(latest)["seq"] == a.ring.next_seq - 1)
+"""
+    for out in run_both(code, heapsize=APP_HEAP):
+        assert "SMALL 1" in out and "BIG 10" in out and "READ True" in out, out

@@ -116,6 +116,8 @@ class App:
         self.ev_cursor = -1        # next event seq to notify; -1 = holding after a connect
         self._hold_until = 0
         self._connect_seq = 0
+        self._mtu = 23
+        self._read_seq = -1         # event whose bytes the events characteristic holds for reads
         self.resp = bytearray(RESP_SLOTS * P.RESPONSE_SIZE)
         self._resp_mv = memoryview(self.resp)
         self.resp_head = 0
@@ -370,11 +372,21 @@ class App:
             self._connect_seq = self.ring.next_seq
             self._hold_until = ticks_add(now, HOLD_AFTER_CONNECT_MS)
             self.resp_count = 0
+        if radio.mtu != self._mtu:
+            self._mtu = radio.mtu
+            if self.live_rate:          # more (or fewer) live samples fit a notification now
+                self._set_live(self.live_rate, P.LIVE_RAW if self.live_type == P.T_LIVE_RAW
+                               else P.LIVE_ANGLE)
         while True:
             mv = radio.next_write()
             if mv is None:
                 break
             self._command(mv, now)
+        last = (self.ring.next_seq - 1) & 0xFFFF
+        if self.ring.count and last != self._read_seq:
+            # a read of the events characteristic returns the latest event
+            self._read_seq = last
+            radio.ble.gatts_write(radio.h_events, self.ring.view(last))
         if (self.ev_cursor < 0 and radio.conn is not None
                 and ticks_diff(now, self._hold_until) >= 0):
             self.ev_cursor = self._connect_seq
