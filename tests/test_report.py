@@ -88,6 +88,8 @@ def test_empty_session(journal, tmp_path):
     assert any("no movement recorded" in t.get_text() for t in angle_ax.texts)
     html, pdf = render_all(report, tmp_path, "empty", data=False)
     assert "Reps done / planned</th><td>0 / 44" in html
+    assert "Exercises done</th><td>none" in html
+    assert "Exercises planned</th><td>good-morning, hyperextension" in html
     assert "not closed" in html  # the session was never ended: said, not hidden
     assert pdf_pages_in(pdf) == 1 + 2 + 2  # summary page, two figures, sets and reps tables
 

@@ -263,7 +263,9 @@ def session_report(j: Journal, session_id: str) -> Report:
         ("Patient", session["patient"]),
         ("Started", datetime.fromisoformat(session["started_at"]).strftime("%Y-%m-%d %H:%M %z")),
         ("Duration", _duration(session)),
-        ("Exercises", ", ".join(dict.fromkeys(sets["exercise"])) or session["spec_name"]),
+        ("Exercises done", ", ".join(dict.fromkeys(reps["exercise"])) or "none"),
+        ("Exercises planned", ", ".join(dict.fromkeys(sets.loc[sets["reps_planned"].notna(),
+                                                               "exercise"])) or "no plan"),
         ("Weight", "not entered" if session["weight_kg"] is None
          else f"{session['weight_kg']:g} kg"),
         ("Reps done / planned", f"{len(reps)} / {int(planned)}" if planned else str(len(reps))),
