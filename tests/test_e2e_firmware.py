@@ -45,16 +45,9 @@ async def logged_session(trace_path, tmp_path, outages):
                       backend=BumbleCentral(link).backend(), view=LiveView(enabled=False),
                       scan_timeout_s=3)
 
-    async def end_with_the_trace():
-        await vp.finished.wait()
-        await asyncio.sleep(0.3)
-        session.stop()
-
-    ender = asyncio.create_task(end_with_the_trace())
     try:
-        summary = await asyncio.wait_for(session.run(), 240)
+        summary = await asyncio.wait_for(vp.run_session(session), 240)
     finally:
-        ender.cancel()
         await vp.stop()
     return session, journal, vp, summary
 

@@ -42,16 +42,9 @@ async def record(trace_path, tmp_path, view):
                       backend=BumbleCentral(link).backend(), view=view,
                       raw_csv=tmp_path / "raw.csv")
 
-    async def end_with_the_trace():
-        await vp.finished.wait()
-        await asyncio.sleep(0.3)
-        session.stop()
-
-    ender = asyncio.create_task(end_with_the_trace())
     try:
-        summary = await asyncio.wait_for(session.run(), 120)
+        summary = await asyncio.wait_for(vp.run_session(session), 120)
     finally:
-        ender.cancel()
         await vp.stop()
     return journal, summary
 

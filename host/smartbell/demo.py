@@ -88,16 +88,10 @@ async def demo_chain(args, console: Console, journal, interactive: bool) -> dict
                       backend=BumbleCentral(link).backend(), view=view, rest_scale=0.0,
                       scan_timeout_s=5.0)
 
-    async def end_with_the_trace() -> None:
-        await vp.finished.wait()
-        await asyncio.sleep(0.3)   # notifications already on the link reach the logger
-        session.stop()
-
-    ender = asyncio.create_task(end_with_the_trace())
     try:
-        summary = await (_with_keys(session) if interactive else session.run())
+        summary = await (_with_keys(session, vp.run_session(session)) if interactive
+                         else vp.run_session(session))
     finally:
-        ender.cancel()
         await vp.stop()
     summary["wall_s"] = round(time.perf_counter() - t0, 2)
     summary["firmware"] = vp.interpreter

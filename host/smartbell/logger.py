@@ -777,8 +777,9 @@ def print_summary(summary: dict, console: Console) -> None:
         console.print(f"  raw IMU stream: {summary['raw_csv']}")
 
 
-async def _with_keys(session: Session) -> dict:
-    """Run the session, feeding single key presses from a terminal (cbreak mode)."""
+async def _with_keys(session: Session, runner=None) -> dict:
+    """Run the session (or `runner`, a coroutine running it), feeding single key presses from a
+    terminal (cbreak mode)."""
     import termios
     import tty
 
@@ -788,7 +789,7 @@ async def _with_keys(session: Session) -> dict:
     tty.setcbreak(fd)
     loop.add_reader(fd, lambda: session.handle_key(os.read(fd, 1).decode(errors="ignore")))
     try:
-        return await session.run()
+        return await (runner if runner is not None else session.run())
     finally:
         loop.remove_reader(fd)
         termios.tcsetattr(fd, termios.TCSADRAIN, old)

@@ -184,6 +184,20 @@ class VirtualPeripheral:
             raise FirmwareExited(f"the firmware did not register its GATT table within {timeout_s:g} s "
                                  f"(command: {' '.join(cmd)})")
 
+    async def run_session(self, session, settle_s: float = 0.3) -> dict:
+        """Run a logger `session` until the firmware has played its whole trace (or the session
+        ends first); `settle_s` lets notifications already on the link reach the logger."""
+        async def end_with_the_trace() -> None:
+            await self.finished.wait()
+            await asyncio.sleep(settle_s)
+            session.stop()
+
+        ender = asyncio.create_task(end_with_the_trace())
+        try:
+            return await session.run()
+        finally:
+            ender.cancel()
+
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()

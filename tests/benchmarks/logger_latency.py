@@ -50,14 +50,7 @@ async def chain(trace_path, tmp, outages):
     session = Session([Step("good-morning", load_spec("good-morning"))], journal=journal,
                       backend=BumbleCentral(link).backend(), view=view())
 
-    async def end_with_the_trace():
-        await vp.finished.wait()
-        await asyncio.sleep(0.3)
-        session.stop()
-
-    ender = asyncio.create_task(end_with_the_trace())
-    summary = await session.run()
-    ender.cancel()
+    summary = await vp.run_session(session)
     await vp.stop()
     wall = time.perf_counter() - t0
     events = journal.events(summary["session_id"])
