@@ -233,3 +233,53 @@ def test_keys_start_and_stop_sets_move_on_and_quit(tmp_path):
     reps = journal.events(summary["session_id"], type="rep")
     assert set(reps["set_no"]) == {1} and len(reps) >= 2   # the device counts only in a set
     assert journal.session(summary["session_id"])["ended_at"]
+
+
+def test_malformed_notifications_over_the_link_are_counted_and_lose_nothing(tmp_path):
+    import random
+
+    from sbcore import protocol as P
+    rng = random.Random(7)
+    good = P.encode({"type": "rep", "seq": 9, "t_ms": 1000, "rep": 1, "duration_s": 4,
+                     "to_far_s": 1.5, "hold_s": 1, "return_s": 1.5, "rom_deg": 40,
+                     "peak_speed_dps": 40, "peak_accel_g": 1.1})
+    junk = []
+    for i in range(40):
+        kind = i % 4
+        if kind == 0:
+            junk.append(bytes([2]) + good[1:])                          # unknown version
+        elif kind == 1:
+            junk.append(good[:rng.randrange(0, len(good))])             # cut short
+        elif kind == 2:
+            junk.append(bytes([1, 0x7F]) + rng.randbytes(rng.randrange(6, 30)))  # unknown type
+        else:
+            junk.append(good + rng.randbytes(rng.randrange(1, 5)))      # too long
+
+    async def main():
+        link = LocalLink()
+        vp = VirtualPeripheral(link, "-", command=device_command(tmp_path, 1000, 10))
+        await vp.start()
+        journal = Journal.open(tmp_path / "journal.sqlite3")
+        session = Session([Step("good-morning", load_spec("good-morning"), reps=10)],
+                          journal=journal, backend=BumbleCentral(link).backend(),
+                          view=LiveView(enabled=False))
+
+        async def inject():
+            while vp.connection is None or session.session_id is None:
+                await asyncio.sleep(0.005)
+            events_char = vp.chars[1]   # the scripted device's events characteristic
+            for data in junk:
+                await vp.device.notify_subscriber(vp.connection, events_char, data)
+                await asyncio.sleep(0.002)
+
+        injector = asyncio.create_task(inject())
+        summary = await asyncio.wait_for(session.run(), 60)
+        await injector
+        await vp.stop()
+        return journal, summary
+
+    journal, summary = asyncio.run(main())
+    assert summary["malformed"] == len(junk)
+    faults = journal.faults(summary["session_id"])
+    assert len(faults) == len(junk) and set(faults["kind"]) == {"malformed"}
+    assert list(journal.events(summary["session_id"], type="rep")["rep"]) == list(range(1, 11))
