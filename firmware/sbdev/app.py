@@ -284,11 +284,14 @@ class App:
         self._prev_t = t
         if dt < 0 or dt > 100:
             dt = 0
-        self._stuck_ms = self._fault_timer(_same_and_copy(self._last, b, o), self._stuck_ms, dt,
-                                           P.FAULT_STUCK)
-        self._sat_ms = self._fault_timer(
-            ax >= _SAT_HI or ax <= _SAT_LO or ay >= _SAT_HI or ay <= _SAT_LO or az >= _SAT_HI
-            or az <= _SAT_LO, self._sat_ms, dt, P.FAULT_SATURATED)
+        # (the timers are only called while something is wrong: this runs for every sample)
+        same = _same_and_copy(self._last, b, o)
+        if same or self._stuck_ms:
+            self._stuck_ms = self._fault_timer(same, self._stuck_ms, dt, P.FAULT_STUCK)
+        sat = (ax >= _SAT_HI or ax <= _SAT_LO or ay >= _SAT_HI or ay <= _SAT_LO or az >= _SAT_HI
+               or az <= _SAT_LO)
+        if sat or self._sat_ms:
+            self._sat_ms = self._fault_timer(sat, self._sat_ms, dt, P.FAULT_SATURATED)
 
     def _fault_timer(self, bad, ms, dt, kind):
         """A condition that is a fault once it lasts FAULT_HOLD_MS; returns the new duration."""
