@@ -33,6 +33,7 @@ HOLD_AFTER_CONNECT_MS = const(1000)
 FAULT_HOLD_MS = const(1000)      # stuck / saturated this long = fault
 RETRY_MS = const(500)            # re-init a faulty IMU this often
 DETECT_RETRY_MS = const(2000)
+STUCK_RETRY_MS = const(2000)
 BATTERY_MS = const(10000)
 LOW_BATTERY_MV = const(3400)
 RESP_SLOTS = const(8)
@@ -108,6 +109,7 @@ class App:
         self._sat_ms = 0
         self._prev_t = 0
         self._overruns = 0
+        self.reinits = 0            # IMU restarts after a fault
         # set state
         self.in_set = False
         self.set_no = 0
@@ -235,7 +237,16 @@ class App:
                 self._retry_at = ticks_add(now, RETRY_MS)
                 return
             self.fault = 0
+            self.reinits += 1
             self._status(P.ST_RECOVERED, P.FAULT_I2C, 0)
+        elif self.fault == P.FAULT_STUCK and ticks_diff(now, self._retry_at) >= 0:
+            # a sensor repeating one sample may be hung: restart it (recovered when data moves)
+            self._retry_at = ticks_add(now, STUCK_RETRY_MS)
+            try:
+                imu.init()
+                self.reinits += 1
+            except OSError:
+                pass
         for _ in range(8):                    # bounded: never starve the radio
             try:
                 n = imu.read(self.batch)
