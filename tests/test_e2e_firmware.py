@@ -110,3 +110,26 @@ def test_exported_csv_equals_analyze_on_the_same_trace(run):
     export_sessions(run["journal"], [run["summary"]["session_id"]], out)
     assert_same_reps(pd.read_csv(out, keep_default_na=False, na_values=[""]), run["expected"],
                      checks=True)
+
+
+def test_thresholds_the_firmware_refuses_end_the_session_clearly(tmp_path):
+    import dataclasses
+
+    from smartbell.logger import SessionError
+    bad = dataclasses.replace(load_spec(EXERCISE), detector={"rep_min_rom_deg": 500})  # max 170
+    trace = simulate(EXERCISE, 1, seed=3, rate_hz=100)
+    trace_path, _ = trace.write(tmp_path / "trace.csv")
+
+    async def main():
+        link = LocalLink()
+        vp = VirtualPeripheral(link, trace_path)
+        await vp.start()
+        session = Session([Step(EXERCISE, bad)], journal=Journal.open(tmp_path / "j.sqlite3"),
+                          backend=BumbleCentral(link).backend(), view=LiveView(enabled=False))
+        try:
+            with pytest.raises(SessionError, match="device refused 'select': bad_value"):
+                await asyncio.wait_for(session.run(), 30)
+        finally:
+            await vp.stop()
+
+    asyncio.run(main())

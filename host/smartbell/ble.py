@@ -55,6 +55,18 @@ async def _scanner(callback, backend: Backend):
         await scanner.stop()
 
 
+class CommandRefused(CommandFailed):
+    """The device answered with an error status (`status`, e.g. 'bad_value')."""
+
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.status = status
+
+
+class LinkLost(CommandFailed):
+    """The link dropped while a command waited for its answer."""
+
+
 class Backend(NamedTuple):
     """The bleak backend classes to use; None fields mean the platform's own."""
     client: type | None = None
@@ -175,7 +187,7 @@ class Commander:
     def fail_all(self, reason: str) -> None:
         for fut in self._pending.values():
             if not fut.done():
-                fut.set_exception(CommandFailed(reason))
+                fut.set_exception(LinkLost(reason))
         self._pending.clear()
 
     async def send(self, client: BleakClient, cmd: str, *, timeout_s: float = COMMAND_TIMEOUT_S,
@@ -194,7 +206,8 @@ class Commander:
             if fut.done() and not fut.cancelled():
                 fut.exception()  # failed by fail_all() while the write itself failed: retrieved
         if check and resp["code"] != P.OK:
-            raise CommandFailed(f"device refused '{cmd}': {resp['status']} (value {resp['value']})")
+            raise CommandRefused(f"device refused '{cmd}': {resp['status']} (value {resp['value']})",
+                                 resp["status"])
         return resp
 
 

@@ -50,10 +50,6 @@ class SessionError(SmartbellError, RuntimeError):
     """A session that cannot go on (no device, the device refuses the exercise...)."""
 
 
-class LinkLost(ble.CommandFailed):
-    """The link dropped while a command waited for its answer; it is sent again after reconnecting."""
-
-
 @dataclass
 class Step:
     """One exercise of the session: its spec and the plan's sets x reps."""
@@ -137,7 +133,6 @@ class Stats:
     reconnects: int = 0
     raw_samples: int = 0
     live_packets: int = 0
-    replayed: int = 0
     render_latency_s: list = field(default_factory=list)
     relink_s: list = field(default_factory=list)   # wall time from a lost link to set up again
 
@@ -292,9 +287,8 @@ class Session:
                 log.info("%s", exc)
             except (BleakError, ble.CommandFailed, asyncio.TimeoutError, OSError, EOFError) as exc:
                 log.info("link: %s: %s", type(exc).__name__, exc)
-                if first and isinstance(exc, ble.CommandFailed) and not isinstance(exc, LinkLost) \
-                        and "refused" in str(exc):
-                    raise SessionError(str(exc)) from None
+                if first and isinstance(exc, ble.CommandRefused):
+                    raise SessionError(str(exc)) from None   # e.g. thresholds it cannot take
             finally:
                 self._client = None
                 self._connected.clear()
@@ -380,13 +374,12 @@ class Session:
                 continue
             try:
                 return await self.commander.send(client, name, **args)
-            except (BleakError, LinkLost) as exc:
-                log.info("%s: %s; retrying after reconnect", name, exc)
-            except ble.CommandFailed as exc:
-                if "link lost" in str(exc) or not client.is_connected:
-                    await asyncio.sleep(0.01)
-                    continue
-                raise
+            except (BleakError, ble.LinkLost) as exc:
+                log.info("%s: %s; sent again after reconnecting", name, exc)
+            except ble.CommandFailed:
+                if client.is_connected:
+                    raise
+            await asyncio.sleep(0.01)   # the link loop notices the loss and reconnects
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
