@@ -74,6 +74,10 @@ def test_every_event_arrives_once_across_20_disconnects(run):
     assert summary["missing_events"] == 0 and summary["malformed"] == 0
     reps = events[events["type"] == "rep"]
     assert list(reps["rep"]) == list(range(1, len(run["expected"]) + 1))
+    # Reps that ended while the link was down reached the journal by replay after reconnecting.
+    outages, _ = outage_plan()
+    offline = [t for t in reps["t_ms"] if any(a <= t < a + d for a, d in outages)]
+    assert len(offline) >= 5
 
 
 MEASURES = ["start_s", "end_s", "duration_s", "to_far_s", "hold_s", "return_s", "rom_deg",
