@@ -203,8 +203,9 @@ for i in range(200):
 board.run(a, seconds=1)
 for r in host.responses[1:len(bad) + 1]:      # [0] answers the replay of host.connect()
     print("RESP", r[8], r[9], r[10], P.decode(r)["value"])
-print("COUNT", len(host.responses), a.commands, a.command_errors)
+print("COUNT", host.response_count, a.commands, a.command_errors)
 s0 = a.samples
+host.responses = []
 t = host.send("get", key=5)
 board.run(a, imu_map=m)
 print("ALIVE", a.samples > s0, host.response(t)[10])

@@ -98,15 +98,12 @@ def heap_wk(nbytes_total, extra_bytes):
     return ESP32_WK + math.ceil(extra_bytes / per_wk)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=10)
-    ap.add_argument("--seed", type=int, default=7)
-    args = ap.parse_args(argv)
+def measure(minutes=10.0, seed=7):
+    """Run the trace twice (steady link, then scripted disconnects); returns the figures."""
     from smartbell.simulate import simulate
 
-    trace = simulate("good-morning", reps=10, seed=args.seed, rate_hz=RATE_HZ, messy=True,
-                     n_abrupt=4, duration_s=args.minutes * 60)
+    trace = simulate("good-morning", reps=10, seed=seed, rate_hz=RATE_HZ, messy=True,
+                     n_abrupt=4, duration_s=minutes * 60)
     tmp = Path(tempfile.mkdtemp(prefix="smartbell-bench-"))
     acc = np.clip(np.round(trace.accel_g * 4096), -32768, 32767)
     gyr = np.clip(np.round(trace.gyro_dps * 32.8), -32768, 32767)
@@ -155,7 +152,7 @@ def main(argv=None):
     firmware_peak = peak - base
 
     figures = {
-        "trace_minutes": args.minutes, "rate_hz": RATE_HZ, "trace_samples": n_samples,
+        "trace_minutes": minutes, "rate_hz": RATE_HZ, "trace_samples": n_samples,
         "samples_processed": samples, "samples_into_fifo": fifo_in, "samples_lost": fifo_in - samples
         + overflowed, "fifo_overruns": overruns, "samples_heap_locked": locked,
         "heap_total_bytes": total, "heap_arg": heap, "vboard_bytes": vboard_b,
@@ -168,24 +165,33 @@ def main(argv=None):
         "disconnects": d_st[11], "events": d_st[12], "events_lost": lost,
         "events_repeated": repeated, "events_in_order": in_order,
         "unix_us_per_sample": round(1000 * wall_ms / max(samples, 1), 2),
-        "wall_s_steady": round(results["steady"][2], 1),
+        "wall_s_steady": round(results["steady"][2], 1), "heap_56wK_bytes": total_b,
     }
-    print(f"trace: {args.minutes:g} min at {RATE_HZ} Hz, {n_samples} samples, "
-          f"{figures['reps_true']} true reps")
-    print(f"samples: {samples} processed of {fifo_in} into the FIFO, lost {figures['samples_lost']}, "
-          f"FIFO overruns {overruns}; {locked} processed with the heap locked")
-    print(f"heap: run with {heap} = 56wK + virtual board {vboard_b} B; firmware live peak "
-          f"{firmware_peak} B = {figures['firmware_peak_heap_pct_of_56wK']} % of the 56wK heap "
-          f"({total_b} B here)")
-    print(f"latency true rep end -> event sent: max {figures['latency_ms_max']} ms, median "
-          f"{figures['latency_ms_median']} ms over {len(latencies)} reps (negative: the detector "
+    return figures
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    f = measure(args.minutes, args.seed)
+    print(f"trace: {args.minutes:g} min at {RATE_HZ} Hz, {f['trace_samples']} samples, {f['reps_true']} true reps")
+    print(f"samples: {f['samples_processed']} processed of {f['samples_into_fifo']} into the FIFO, "
+          f"lost {f['samples_lost']}, FIFO overruns {f['fifo_overruns']}; "
+          f"{f['samples_heap_locked']} processed with the heap locked")
+    print(f"heap: run with {f['heap_arg']} = 56wK + virtual board {f['vboard_bytes']} B; firmware "
+          f"live peak {f['firmware_peak_heap_bytes']} B = {f['firmware_peak_heap_pct_of_56wK']} % "
+          f"of the 56wK heap ({f['heap_56wK_bytes']} B here)")
+    print(f"latency true rep end -> event sent: max {f['latency_ms_max']} ms, median "
+          f"{f['latency_ms_median']} ms over {f['reps_matched']} reps (negative: the detector "
           f"ends a rep on the way back, before the dumbbell is fully home); detected end -> sent: "
-          f"max {figures['pipeline_latency_ms_max']} ms")
-    print(f"disconnects: {d_st[11]}, events {d_st[12]}, lost {lost}, repeated {repeated}, "
-          f"in order {in_order}")
-    print(f"speed: {figures['unix_us_per_sample']} us per sample on the unix port, "
-          f"{figures['wall_s_steady']} s wall for the steady run")
-    print(json.dumps(figures))
+          f"max {f['pipeline_latency_ms_max']} ms")
+    print(f"disconnects: {f['disconnects']}, events {f['events']}, lost {f['events_lost']}, "
+          f"repeated {f['events_repeated']}, in order {f['events_in_order']}")
+    print(f"speed: {f['unix_us_per_sample']} us per sample on the unix port, "
+          f"{f['wall_s_steady']} s wall for the steady run")
+    print(json.dumps(f))
     return 0
 
 

@@ -24,7 +24,8 @@ class Host:
         self.type_buf = bytearray(max_events)     # packet type of each event
         self.t_buf = array("i", bytes(4 * max_events))   # its t_ms (low 31 bits)
         self.n = 0
-        self.responses = []       # raw response packets
+        self.responses = []       # raw response packets (the first 64)
+        self.response_count = 0
         self.live = []            # raw live packets (if keep_live)
         self.keep_live = True
         self.live_count = 0
@@ -49,7 +50,9 @@ class Host:
                 self.events.append(bytes(data))
             self.last_seq = seq
         elif uuid == CONTROL:
-            self.responses.append(bytes(data))
+            self.response_count += 1
+            if len(self.responses) < 64:
+                self.responses.append(bytes(data))
         elif uuid == LIVE:
             self.live_count += 1
             if self.keep_live:
@@ -80,7 +83,7 @@ class Host:
         self.tr.central_write(CONTROL, data)
 
     def response(self, token):
-        for r in self.responses:
+        for r in reversed(self.responses):
             if r[9] == token:
                 return r
         return None
