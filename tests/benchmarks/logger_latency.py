@@ -55,10 +55,12 @@ async def chain(trace_path, tmp, outages):
     wall = time.perf_counter() - t0
     events = journal.events(summary["session_id"])
     seqs = list(events["seq"])
+    offline = sum(1 for t in events["t_ms"] if any(a <= t < a + d for a, d in outages))
     return {"wall_s": wall, "session": session, "summary": summary, "vp": vp,
             "gaps": len(set(range(seqs[0], seqs[-1] + 1)) - set(seqs)),
             "duplicates_in_journal": len(seqs) - len(set(seqs)),
-            "reps": int((events["type"] == "rep").sum()), "device_s": vp.device_ms / 1000}
+            "reps": int((events["type"] == "rep").sum()), "device_s": vp.device_ms / 1000,
+            "offline_events": offline}
 
 
 def render_only(n=300):
@@ -112,7 +114,8 @@ def main() -> int:
     st = run["session"].stats
     figures.update({
         "disconnects": run["vp"].stats["outages"], "outage_device_s_total": sum(OUTAGE_S),
-        "reps": run["reps"], "events": run["summary"]["events"], "lost": run["gaps"],
+        "reps": run["reps"], "events": run["summary"]["events"],
+        "events_made_while_disconnected": run["offline_events"], "lost": run["gaps"],
         "duplicated_in_journal": run["duplicates_in_journal"],
         "duplicates_dropped": run["summary"]["duplicates_dropped"],
         "reconnects": run["summary"]["reconnects"],
@@ -122,7 +125,7 @@ def main() -> int:
         "disconnect_run_device_s": round(run["device_s"], 1),
     })
     print(f"20 dropouts of 1-30 s ({sum(OUTAGE_S)} s device time): {run['reps']} reps, "
-          f"{run['summary']['events']} events, lost {run['gaps']}, duplicated {run['duplicates_in_journal']} "
+          f"{run['summary']['events']} events ({run['offline_events']} made while disconnected), lost {run['gaps']}, duplicated {run['duplicates_in_journal']} "
           f"({run['summary']['duplicates_dropped']} replays dropped), {run['summary']['reconnects']} reconnects, "
           f"re-link median {figures['relink_ms_median']} ms / max {figures['relink_ms_max']} ms wall, "
           f"run {run['wall_s']:.1f} s wall")
