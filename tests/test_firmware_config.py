@@ -13,8 +13,7 @@ def parse(text):
     del msgs[:]
     return config.parse(text, log=msgs.append)
 shipped = config.load("firmware/config.json", log=msgs.append)
-full = dict(config.DEFAULTS)
-full.update(config.OPTIONAL)
+full = config.DEFAULTS
 print("SHIPPED", shipped == full, len(msgs))
 c = parse('{"rate_hz": 300, "led_pin": null, "i2c": {"sda": 4}, "imu": "bmi160", "zz": 1}')
 print("MIXED", c["rate_hz"], c["led_pin"], c["i2c"]["sda"], c["i2c"]["scl"], c["imu"])

@@ -21,7 +21,7 @@ DEFAULTS = {
     "name_prefix": "smartbell",
 }
 
-# Keys a board may add that the shipped config.json leaves out.
+# Keys a board may add that the shipped config.json leaves out (absent: the value here).
 OPTIONAL = {
     "power_hold_pin": None,      # driven high at boot (M5StickC Plus2: GPIO4 keeps it powered)
 }
@@ -80,8 +80,6 @@ def parse(text, log=print, where="config.json"):
     for k in DEFAULTS:
         v = DEFAULTS[k]
         cfg[k] = dict(v) if isinstance(v, dict) else v
-    for k in OPTIONAL:
-        cfg[k] = OPTIONAL[k]
     try:
         user = json.loads(text)
     except ValueError as exc:
@@ -91,12 +89,12 @@ def parse(text, log=print, where="config.json"):
         log("%s: must hold a JSON object: using the defaults" % where)
         return cfg
     for k in user:
-        if k not in cfg:
+        if k not in cfg and k not in OPTIONAL:
             log("%s: unknown setting %r ignored" % (where, k))
             continue
         why = _check(k, user[k])
         if why:
-            log("%s: %s=%r %s: using %r" % (where, k, user[k], why, cfg[k]))
+            log("%s: %s=%r %s: using %r" % (where, k, user[k], why, cfg.get(k, OPTIONAL.get(k))))
         elif k == "i2c":
             cfg["i2c"].update(user[k])
         else:
