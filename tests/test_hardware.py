@@ -247,23 +247,36 @@ def svg_texts(path: Path) -> str:
     return " ".join("".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text"))
 
 
-@pytest.mark.parametrize("section", [s for s in SECTIONS if s["svg"]], ids=lambda s: s["title"])
-def test_wiring_diagram_matches_table(section):
-    wires = svg_wires(section["svg"])
-    texts = svg_texts(section["svg"])
-    rows = [r for r in section["rows"] if gpio_number(r["pin"]) is not None]
-    table = {r["signal"]: r["pin"] for r in rows}
+def diagram_mismatches(svg: Path, table_rows: list[dict]) -> list[str]:
+    wires, texts = svg_wires(svg), svg_texts(svg)
+    rows = [r for r in table_rows if gpio_number(r["pin"]) is not None]
+    problems = []
     # Every GPIO row of the table is drawn as a wire to that pin, with the pin written beside it...
     for r in rows:
         signal, pin = r["signal"], r["pin"]
+        if not re.search(rf"\b{pin}\b", texts):
+            problems.append(f"{pin} ({signal}) is not written on the diagram")
         if r["to"].startswith("on the board:"):   # a part on the board itself: named, not wired
-            assert re.search(rf"\b{pin}\b", texts), f"diagram does not name {pin} ({signal})"
             continue
-        assert wires.get(signal) == {pin}, f"{signal}: diagram wires {wires.get(signal)}, table says {pin}"
-        assert re.search(rf"\b{pin}\b", texts), f"{pin} is not written on the diagram"
+        if wires.get(signal) != {pin}:
+            problems.append(f"{signal}: diagram wires {wires.get(signal)}, table says {pin}")
     # ...and the diagram wires no GPIO the table does not list.
-    drawn = {pin for pins in wires.values() for pin in pins}
-    assert drawn <= set(table.values()), f"diagram wires {drawn - set(table.values())} not in the table"
+    extra = {pin for pins in wires.values() for pin in pins} - {r["pin"] for r in rows}
+    return problems + [f"diagram wires {p}, which the table does not list" for p in sorted(extra)]
+
+
+@pytest.mark.parametrize("section", [s for s in SECTIONS if s["svg"]], ids=lambda s: s["title"])
+def test_wiring_diagram_matches_table(section):
+    assert diagram_mismatches(section["svg"], section["rows"]) == []
+
+
+def test_diagram_comparison_catches_a_wrong_wire(tmp_path):
+    section = next(s for s in SECTIONS if s["config"] == FIRMWARE_CONFIG.resolve())
+    bad = tmp_path / "bad.svg"
+    bad.write_text(section["svg"].read_text().replace('data-pin="GPIO22"', 'data-pin="GPIO23"'))
+    assert diagram_mismatches(bad, section["rows"]) == [
+        "I2C SCL: diagram wires {'GPIO23'}, table says GPIO22",
+        "diagram wires GPIO23, which the table does not list"]
 
 
 # ---- BOM and power tables ----------------------------------------------------------------------
