@@ -277,6 +277,9 @@ for key in range(8):
 print("GET", vals)
 t = host.send("stop"); board.run(a, seconds=0.1)
 print("STOP", host.response(t)[10], P.decode(host.response(t))["value"] == a.det.rep_count)
+before = host.status_codes().count((5, 0))
+t = host.send("calibrate"); board.run(a, seconds=4)
+print("CALIB", host.response(t)[10], host.status_codes().count((5, 0)) - before)
 print("STATUS", host.status_codes())
 print("DONE")
 """
@@ -297,6 +300,7 @@ def test_control_commands_do_what_they_say(trace_bin):
         vals = json.loads(out.split("GET ")[1].splitlines()[0])
         assert vals[:5] == [4096, 30500, 1, 100, 100] and vals[7] == 1, out
         assert "STOP 0 True" in out, out
+        assert "CALIB 0 1" in out, out                  # bias learnt again: a new `calibrated`
         assert "(3, 3)" in out and "(4, 3)" in out      # set started / stopped, exercise 3
 
 
