@@ -123,22 +123,8 @@ a, m, tr, host = fresh(keep_bytes=False)
 host.connect()
 # scripted link losses: connected / disconnected periods in ms, cycled; the host replays from
 # its last seen sequence number + 1 on every reconnect
-plan = (2300, 700, 4100, 1500, 900, 300, 3100, 2600, 1700, 100)
-k = 0
-drops = 0
-connected = True
-while not m.exhausted:
-    board.run(a, seconds=plan[k %% len(plan)] / 1000)
-    k += 1
-    if connected:
-        host.drop()
-        drops += 1
-    else:
-        host.connect(mtu=247 if k %% 3 else None)
-    connected = not connected
-if not connected:
-    host.connect()
-board.run(a, seconds=3)
+from scenario import flap
+drops = flap(a, m, host, (2300, 700, 4100, 1500, 900, 300, 3100, 2600, 1700, 100))
 print("DROPS", drops, "CONNECTIONS", a.radio.connections)
 print("SEQS", ",".join([str(s) for s in host.seqs]))
 print("NEXT", a.ring.next_seq)

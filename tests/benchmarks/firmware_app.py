@@ -43,7 +43,7 @@ print("VBOARD", gc.mem_alloc() - a0, gc.mem_alloc() + gc.mem_free())
 RUN = r"""
 import gc, micropython, time
 import vclock, machine, bluetooth, imus, board
-from scenario import Host, lock_sample_path
+from scenario import Host, flap, lock_sample_path
 host = Host(keep_bytes=False, max_events=%(max_events)d)
 host.keep_live = False
 gc.collect()
@@ -67,21 +67,8 @@ t0 = time.ticks_ms()
 if mode == "steady":
     board.run(a, imu_map=m, on_tick=on_tick)
 else:
-    plan = (2300, 700, 4100, 1500, 900, 300, 3100, 2600, 1700, 100, 12000, 5000)
-    k = 0
-    connected = True
-    while not m.exhausted:
-        board.run(a, seconds=plan[k %% len(plan)] / 1000, on_tick=on_tick)
-        k += 1
-        if connected:
-            host.drop()
-            drops += 1
-        else:
-            host.connect(mtu=247 if k %% 3 else None)
-        connected = not connected
-    if not connected:
-        host.connect()
-    board.run(a, seconds=3, on_tick=on_tick)
+    drops = flap(a, m, host, (2300, 700, 4100, 1500, 900, 300, 3100, 2600, 1700, 100, 12000, 5000),
+                 on_tick)
 wall = time.ticks_diff(time.ticks_ms(), t0)
 gc.collect()
 print("STATS", a.samples, m.fifo_in, m.overflowed, a.imu.overruns, locked[0], base, st[0],

@@ -6,6 +6,7 @@ on the in-memory transport, keeping only what tests check (sequence numbers, pac
 """
 from array import array
 
+import board
 from sbcore import protocol as P
 
 CONTROL = P.CONTROL_UUID
@@ -114,3 +115,25 @@ def lock_sample_path(app):
 
     app._process = process
     return st
+
+
+def flap(app, imu_map, host, plan, on_tick=None):
+    """Run the trace to its end while the link comes and goes: connected and disconnected
+    periods (ms) taken in turn from `plan`, cycled; every reconnect replays from the host's last
+    seen sequence number + 1 (every third without an MTU exchange). Returns the drops."""
+    k = 0
+    drops = 0
+    connected = True
+    while not imu_map.exhausted:
+        board.run(app, seconds=plan[k % len(plan)] / 1000, on_tick=on_tick)
+        k += 1
+        if connected:
+            host.drop()
+            drops += 1
+        else:
+            host.connect(mtu=247 if k % 3 else None)
+        connected = not connected
+    if not connected:
+        host.connect()
+    board.run(app, seconds=3, on_tick=on_tick)
+    return drops
