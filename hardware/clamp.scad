@@ -11,7 +11,7 @@ liner_t = 1.0;      // rubber liner thickness (bicycle inner tube is about 1 mm)
 
 /* [Ring] */
 wall = 4;           // ring wall, mm: 4 mm of PETG does not flex when the screws are tight
-width = 30;         // ring width along the bar, mm
+width = 30;         // ring width along the bar, mm (at least; a long cradle widens it)
 gap = 2;            // gap between the halves before tightening: the liner squeezes before they meet
 
 /* [Screws: 2x M3x12 socket head, 2x M3 nut] */
@@ -23,11 +23,11 @@ nut_af = 5.7;       // nut trap across flats (M3 nut is 5.5 mm)
 nut_trap = 5;       // nut trap depth from the outer face
 nut_h = 2.4;        // M3 nut thickness
 ear_h = 8;          // thickness of each ear, mm
-ear_len = 9;        // how far each ear sticks out of the ring, mm
+ear_rim = 3;        // plastic beyond the screw hole, mm
 
 /* [Cradle] */
-pocket_l = 49;      // along the bar: M5StickC Plus2 is 48 x 24 x 13.5 mm
-pocket_w = 25;      // across the bar
+pocket_l = 55;      // along the bar: measure your device and add 1 mm (pad any gap with foam)
+pocket_w = 26;      // across the bar; the defaults fit an M5StickC Plus2
 pocket_h = 8;       // wall height: below the device's top so the strap presses on the device
 pocket_wall = 2.4;
 usb_notch = 12;     // opening in one end wall for the USB-C plug, so it charges in place
@@ -49,26 +49,30 @@ assert(ear_h - nut_trap >= 2, "less than 2 mm of plastic above the nut trap");
 
 r_bore = handle_d / 2 + liner_t;
 r_out = r_bore + wall;
-x_screw = r_out + ear_len / 2;
 cradle_w = pocket_w + 2 * pocket_wall;    // across the bar (x)
 cradle_l = pocket_l + 2 * pocket_wall;    // along the bar (y)
+// The screws sit just outside the ring, or further out when a wide cradle would cover their heads.
+x_screw = max(r_out + head_d / 2 + 1, cradle_w / 2 + head_d / 2 + 1.5);
+x_ear = x_screw + screw_d / 2 + ear_rim;  // outer end of each ear
+// A cradle longer than the ring is carried on 45-degree (or steeper) flanks that must stay above
+// the split: a long cradle widens the ring.
+ring_w = max(width, cradle_l - 2 * r_out);
 z_tunnel = r_out + 0.5;                   // strap tunnel runs across the bar above the ring's crown
 z_floor = z_tunnel + strap_h + 1.5;       // cradle floor
 long = cradle_l + 10;                     // longer than anything, for through-cuts along the bar
 
-assert(x_screw - head_d / 2 > cradle_w / 2 + 1, "the cradle would cover the screw heads");
 
 // One half with its split face on z=0, growing towards +z.
 module half_ring() {
     difference() {
         union() {
             intersection() {
-                rotate([90, 0, 0]) cylinder(r = r_out, h = width, center = true);
-                translate([-r_out, -width / 2, 0]) cube([2 * r_out, width, r_out]);
+                rotate([90, 0, 0]) cylinder(r = r_out, h = ring_w, center = true);
+                translate([-r_out, -ring_w / 2, 0]) cube([2 * r_out, ring_w, r_out]);
             }
             for (s = [-1, 1])
-                translate([s > 0 ? r_bore : -(r_out + ear_len), -width / 2, 0])
-                    cube([r_out + ear_len - r_bore, width, ear_h]);
+                translate([s > 0 ? r_bore : -(x_ear), -ring_w / 2, 0])
+                    cube([x_ear - r_bore, ring_w, ear_h]);
         }
         for (s = [-1, 1])
             translate([s * x_screw, 0, -1]) cylinder(d = screw_d, h = ear_h + 2, $fn = 24);
@@ -78,10 +82,10 @@ module half_ring() {
 module cradle() {
     // The cradle overhangs the ring along the bar; the hull gives it 45-degree sides so it prints
     // without supports and is stiff where the strap pulls.
-    overhang = (cradle_l - width) / 2;
+    overhang = (cradle_l - ring_w) / 2;
     hull() {
         translate([-cradle_w / 2, -cradle_l / 2, z_floor - 0.01]) cube([cradle_w, cradle_l, 0.01]);
-        translate([-cradle_w / 2, -width / 2, r_out - overhang]) cube([cradle_w, width, 0.01]);
+        translate([-cradle_w / 2, -ring_w / 2, r_out - overhang]) cube([cradle_w, ring_w, 0.01]);
     }
     difference() {
         translate([-cradle_w / 2, -cradle_l / 2, z_floor - 0.01]) cube([cradle_w, cradle_l, pocket_h]);
@@ -117,8 +121,8 @@ module assembled() {
 
 if (part == "print") {
     // Both halves split face down: no supports needed.
-    translate([-(r_out + ear_len + 3), 0, 0]) upper();
-    translate([r_out + ear_len + 3, 0, 0]) lower();
+    translate([-(x_ear + 3), 0, 0]) upper();
+    translate([x_ear + 3, 0, 0]) lower();
 } else if (part == "assembled") {
     assembled();
 } else if (part == "upper") {

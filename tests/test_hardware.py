@@ -387,6 +387,14 @@ def test_clamp_renders_for_each_bar_size(tmp_path, handle_d):
     assert bore_r == pytest.approx(handle_d / 2 + 1.0, abs=0.01)
 
 
+def test_clamp_takes_a_diy_project_box_on_the_smallest_bar(tmp_path):
+    # mounting.md's example: a 61 x 41 mm box needs a longer ring and screws further out.
+    proc = openscad(tmp_path, "handle_d=25", "pocket_l=61", "pocket_w=41")
+    assert proc.returncode == 0, proc.stderr
+    xs = [x for x, _, _ in stl_vertices(tmp_path / "clamp.stl")]
+    assert max(xs) - min(xs) > 2 * (41 + 2 * 2.4)
+
+
 def test_clamp_leaves_room_for_the_bar(tmp_path):
     proc = openscad(tmp_path, "handle_d=30", 'part="fit_check"')
     assert "top level object is empty" in proc.stderr.lower(), proc.stderr
