@@ -187,7 +187,7 @@ class BLE:
         self._flags = {}
         self._conns = {}          # conn -> mtu
         self._gap_name = b"MPY ESP32"
-        self._mtu_pref = _DEFAULT_MTU
+        self._mtu_pref = 256         # NimBLE's BLE_ATT_PREFERRED_MTU, the ESP32 default
         self.truncated = 0
         self.transport = transport if transport is not None else _make_transport()
         self.transport.attach(self)
