@@ -58,9 +58,9 @@ def command(conn, handle, data):
     cmd, value, code = c["cmd"], 0, P.OK
     if state["hold"]:
         state["hold"] = False
-        if cmd == P.CMD_REPLAY:
-            state["deliver_from"] = c["from_seq"]
-    if cmd == P.CMD_REPLAY:
+    if cmd == P.CMD_REPLAY and c["from_seq"] > state["seq"]:
+        code, value = P.E_RANGE, state["seq"]      # a number it never issued (it restarted)
+    elif cmd == P.CMD_REPLAY:
         state["deliver_from"] = c["from_seq"]
         value = state["seq"] - c["from_seq"]
     elif cmd == P.CMD_GET:
@@ -283,3 +283,39 @@ def test_malformed_notifications_over_the_link_are_counted_and_lose_nothing(tmp_
     faults = journal.faults(summary["session_id"])
     assert len(faults) == len(junk) and set(faults["kind"]) == {"malformed"}
     assert list(journal.events(summary["session_id"], type="rep")["rep"]) == list(range(1, 11))
+
+
+def test_a_device_that_restarts_mid_set_is_followed(tmp_path):
+    """Power or watchdog reset: the device numbers events from 0 again and is out of its set.
+    The logger notices (replay of a number never issued), keeps its own numbering, says so in
+    the journal, pushes the exercise again and restarts the set; no event is overwritten."""
+    async def main():
+        link = LocalLink()
+        # 10x real time: a rep every 100 ms of wall time, so the power cut falls mid-set.
+        first = VirtualPeripheral(link, "-", command=device_command(tmp_path, 1000, 50), speed=10)
+        await first.start()
+        journal = Journal.open(tmp_path / "journal.sqlite3")
+        session = Session([Step("good-morning", load_spec("good-morning"), reps=6)], journal=journal,
+                          backend=BumbleCentral(link).backend(), view=LiveView(enabled=False))
+        run = asyncio.create_task(session.run())
+        while session.state.reps < 3:
+            await asyncio.sleep(0.005)
+        await first.stop()                                  # power gone: off the link
+        second = VirtualPeripheral(link, "-", command=device_command(tmp_path, 1000, 50))
+        await second.start()                                # a fresh boot at the same address
+        try:
+            summary = await asyncio.wait_for(run, 30)
+        finally:
+            await second.stop()
+        return session, journal, summary
+
+    session, journal, summary = asyncio.run(main())
+    reps = journal.events(summary["session_id"], type="rep")
+    assert len(reps) == 6 and reps["seq"].is_unique and reps["seq"].is_monotonic_increasing
+    assert list(reps["set_no"]) == [1] * 6
+    counts = list(reps["rep"])
+    k = counts.index(1, 1)                      # the device's own count restarted with it
+    assert k >= 3 and counts == list(range(1, k + 1)) + list(range(1, 7 - k))
+    faults = journal.faults(summary["session_id"])
+    assert list(faults["kind"]) == ["device_restart"]
+    assert session.seq.epochs == 1 and summary["exercises"]["good-morning"]["reps"] == 6

@@ -55,7 +55,9 @@ _PROPERTY_NAMES = [
 def bumble_device(name: str, address: str, link) -> Device:
     """A bumble Device with its own controller on `link` (not yet powered on)."""
     controller = Controller(name, link=link)
-    return Device(name=name, address=Address(address), host=Host(controller, AsyncPipeSink(controller)))
+    device = Device(name=name, address=Address(address), host=Host(controller, AsyncPipeSink(controller)))
+    device.link_controller = controller   # to take the device off the link again
+    return device
 
 
 def uuid_str(u) -> str:

@@ -82,20 +82,29 @@ def steps_from(exercise: str | None, plan=None) -> list[Step]:
 
 
 class SeqTracker:
-    """Unwraps the 16-bit event sequence numbers and knows the last contiguous one."""
+    """Unwraps the 16-bit event sequence numbers into the session's own numbering and knows the
+    last contiguous one. A device that restarts numbers from 0 again: `new_epoch()` continues the
+    session's numbering after the highest number seen."""
 
     def __init__(self) -> None:
         self.seen: set[int] = set()
         self.next: int | None = None       # lowest full seq not yet received
         self.baseline: int | None = None   # first seq of this session
+        self.epoch = 0                     # full seq of the device's seq 0 since its last boot
+        self.epochs = 0                    # device restarts seen
 
     def start(self, head16: int) -> None:
         if self.next is None:
             self.next = self.baseline = head16
 
+    def new_epoch(self) -> None:
+        self.epoch = max(self.seen) + 1 if self.seen else (self.next or 0)
+        self.next = self.epoch
+        self.epochs += 1
+
     def unwrap(self, seq16: int) -> int:
-        ref = self.next if self.next is not None else seq16
-        return ref + (((seq16 - ref + 0x8000) & 0xFFFF) - 0x8000)
+        ref = (self.next if self.next is not None else seq16) - self.epoch
+        return self.epoch + ref + (((seq16 - ref + 0x8000) & 0xFFFF) - 0x8000)
 
     def add(self, full: int) -> bool:
         if self.next is None:
@@ -113,7 +122,7 @@ class SeqTracker:
             1 for s in self.seen if s > self.next)
 
     def replay_from(self) -> int:
-        return (self.next or 0) & 0xFFFF
+        return ((self.next or 0) - self.epoch) & 0xFFFF
 
 
 @dataclass
@@ -122,6 +131,7 @@ class SetRange:
     set_no: int
     start_t_ms: int
     end_t_ms: int | None = None
+    epoch: int = 0          # device boots: its clock starts again at 0 after a restart
 
 
 @dataclass
@@ -197,6 +207,7 @@ class Session:
         self._lost_at: float | None = None
         self._enter_step(0)
         self._det = None   # host-side detector for the phase when live data is raw
+        self._resume_set = False
 
     # -- public -----------------------------------------------------------------------------
     @property
@@ -315,6 +326,9 @@ class Session:
             # The device holds new events until the first command after a connection: replay
             # must be that command, from the first sequence number we do not have.
             resp = await send(client, "replay", from_seq=self.seq.replay_from(), check=False)
+            if resp["code"] == P.E_RANGE:
+                await self._device_restarted(client, resp["value"])
+                resp = await send(client, "replay", from_seq=0, check=False)
             if resp["code"] not in (P.OK, P.E_PARTIAL):
                 log.warning("replay refused: %s", resp["status"])
             if resp["code"] == P.E_PARTIAL:
@@ -340,8 +354,25 @@ class Session:
             self._start_journal()
         self.state.battery_pct = await self._battery(client)
         await self._select(client, self.step_index, reselect=not first)
+        if self._resume_set:
+            self._resume_set = False
+            resp = await send(client, "start", check=False)
+            self.set_ranges.append(SetRange(self.step.name, self.state.set_no, resp["t_ms"],
+                                            epoch=self.seq.epochs))
         if first and self.auto:
             self._spawn(self._start_set())
+
+    async def _device_restarted(self, client: BleakClient, device_next: int) -> None:
+        """The device has issued fewer events than we hold: it restarted (power, watchdog) and
+        numbers from 0 again. Events it made but had not sent before that are gone; say so."""
+        self.seq.new_epoch()
+        self._selected_step = None                 # it lost the exercise and thresholds too
+        self.journal.add_fault(self.session_id, "device_restart",
+                               f"the device restarted (its next event is {device_next}); events "
+                               "it had not sent before restarting are lost", b"")
+        self.state.message = "The dumbbell restarted: carrying on."
+        if self.state.in_set:
+            self._resume_set = True                 # it is not in a set any more: start it again
 
     async def _battery(self, client: BleakClient) -> int | None:
         try:
@@ -422,7 +453,8 @@ class Session:
             st.reps = 0
             st.in_set = True
             st.message = ""
-            self.set_ranges.append(SetRange(self.step.name, st.set_no, resp["t_ms"]))
+            self.set_ranges.append(SetRange(self.step.name, st.set_no, resp["t_ms"],
+                                            epoch=self.seq.epochs))
             self._render(force=True)
         finally:
             self._set_busy = False
@@ -539,6 +571,8 @@ class Session:
 
     def _set_for(self, t_ms: int) -> tuple[str, int]:
         for r in reversed(self.set_ranges):
+            if r.epoch != self.seq.epochs:
+                continue
             if t_ms >= r.start_t_ms and (r.end_t_ms is None or t_ms <= r.end_t_ms):
                 return r.exercise, r.set_no
         return self.step.name, 0

@@ -217,6 +217,8 @@ class VirtualPeripheral:
             self._stderr_file.close()
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
+        if self.device.link_controller in self.link.controllers:
+            self.link.remove_controller(self.device.link_controller)   # powered off: gone
 
     def _send(self, line: str) -> None:
         if self.proc and self.proc.returncode is None and not self.proc.stdin.is_closing():
