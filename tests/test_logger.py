@@ -128,3 +128,16 @@ def test_live_angle_drives_phase_and_hold_timer(tmp_path):
                                            "period_ms": 40, "samples": samples}))
     assert s.state.phase == "hold" and s.state.angle_deg == 41.0
     assert s.state.hold_elapsed_s == pytest.approx(0.12)
+
+
+def test_a_restarted_device_gets_a_new_epoch_of_numbers():
+    t = SeqTracker()
+    t.start(5)
+    for s in range(5, 9):
+        assert t.add(t.unwrap(s))
+    t.new_epoch()                      # the device now numbers from 0 again
+    assert t.replay_from() == 0
+    fulls = [t.unwrap(s) for s in range(3)]
+    assert fulls == [9, 10, 11] and all(t.add(f) for f in fulls)
+    assert not t.add(t.unwrap(1))      # a replay of the new boot's event 1: a duplicate
+    assert t.replay_from() == 3 and t.missing == 0
