@@ -77,3 +77,15 @@ def test_lockstep_pipe_carries_only_transport_traffic(trace_csv):
     assert any(ln.startswith("N ") for ln in lines)          # events notified to the central
     ts = [int(ln.split()[1]) for ln in lines if ln.startswith("T ")]
     assert 3000 < ts[-1] <= 3020 and max(ts[:-1] or [0]) <= 3000
+
+
+def test_vrun_under_cpython_for_the_demo_fallback(trace_csv):
+    import sys
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "host/smartbell/vboard"),
+                                                       str(ROOT / "firmware")]))
+    env.pop("SMARTBELL_BLE_TRANSPORT", None)
+    proc = subprocess.run([sys.executable, "-m", "sbdev.vrun", str(trace_csv), "--speed", "0"],
+                          capture_output=True, env=env, cwd=str(ROOT), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads(proc.stdout.decode().splitlines()[-1])
+    assert stats["overflowed"] == 0 and stats["samples"] >= stats["produced"] - 5

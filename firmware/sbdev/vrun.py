@@ -39,9 +39,19 @@ def _stats(a, imu_map):
                a.live_sent, a.commands, a.command_errors, vclock.now_us() / 1e6))
 
 
-def _wall_ms():
-    import time
-    return time.ticks_ms()
+try:
+    from time import ticks_ms as _wall_ms, ticks_diff as _wall_diff, sleep_ms as _sleep_ms
+except ImportError:  # CPython (the demo's fallback)
+    import time as _time
+
+    def _wall_ms():
+        return int(_time.perf_counter() * 1000)
+
+    def _wall_diff(a, b):
+        return a - b
+
+    def _sleep_ms(ms):
+        _time.sleep(ms / 1000)
 
 
 def main(argv):
@@ -104,14 +114,13 @@ def main(argv):
         return _run_asyncio(a, imu_map, seconds or 5.0, float(opts["--speed"]) or 1.0, log)
     speed = float(opts["--speed"])
     wall0 = _wall_ms()
-    import time
 
     def pace(app):
         if lockstep or speed <= 0:
             return
-        ahead = int(vclock.now_us() / 1000 / speed) - time.ticks_diff(_wall_ms(), wall0)
+        ahead = int(vclock.now_us() / 1000 / speed) - _wall_diff(_wall_ms(), wall0)
         if ahead > 0:
-            time.sleep_ms(ahead)
+            _sleep_ms(ahead)
 
     run(a, seconds=seconds, on_tick=pace, imu_map=imu_map)
     log(_stats(a, imu_map))
@@ -119,13 +128,13 @@ def main(argv):
 
 
 def _run_asyncio(a, imu_map, seconds, speed, log):
-    """The board's own asyncio tasks (App.run) with the virtual clock following wall time."""
+    """The board's own asyncio tasks (App.run) with the virtual clock following wall time
+    (MicroPython only: the tasks use asyncio.sleep_ms)."""
     import asyncio
-    import time
-    wall0 = time.ticks_ms()
+    wall0 = _wall_ms()
 
     def follow():
-        vclock.advance_to_us(int(time.ticks_diff(time.ticks_ms(), wall0) * 1000 * speed))
+        vclock.advance_to_us(int(_wall_diff(_wall_ms(), wall0) * 1000 * speed))
 
     class WallClock(board.Clock):
         @staticmethod
