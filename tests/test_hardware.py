@@ -28,8 +28,9 @@ DEFAULT_CONFIG = {
     "led_active_high": True, "button_pin": 0, "battery_adc_pin": 34, "battery_divider": 2.0,
     "name_prefix": "smartbell",
 }
-NULLABLE = {"imu_address", "imu_int_pin", "led_pin", "button_pin", "battery_adc_pin"}
-PIN_KEYS = ("i2c.sda", "i2c.scl", "imu_int_pin", "led_pin", "button_pin", "battery_adc_pin")
+NULLABLE = {"imu_address", "imu_int_pin", "led_pin", "button_pin", "battery_adc_pin", "power_hold_pin"}
+PIN_KEYS = ("i2c.sda", "i2c.scl", "imu_int_pin", "led_pin", "button_pin", "battery_adc_pin",
+            "power_hold_pin")
 
 # What each chip allows: usable GPIOs, input-only GPIOs, and ADC1 (ADC2 stops working with the radio).
 CHIPS = {
@@ -45,8 +46,16 @@ BOARD_CONFIGS = sorted((HW / "config").glob("*.json"))
 
 def get(config: dict, dotted: str):
     for part in dotted.split("."):
-        config = config[part]
+        config = config.get(part)
+        if config is None:
+            return None
     return config
+
+
+def optional_keys() -> dict:
+    """Keys a board's config may add (absent: the firmware's default), from the firmware itself."""
+    from sbdev import config as fw_config
+    return getattr(fw_config, "OPTIONAL", {})
 
 
 def gpio_number(cell: str) -> int | None:
@@ -70,14 +79,17 @@ def test_devkitc_config_is_a_copy_of_the_firmware_default():
 def config_problems(config: dict) -> list[str]:
     """Everything wrong with a board config, as readable lines (empty: fine)."""
     problems = []
-    if set(config) != set(DEFAULT_CONFIG):
-        problems.append(f"keys differ: unknown {sorted(set(config) - set(DEFAULT_CONFIG))}, "
+    allowed = set(DEFAULT_CONFIG) | set(optional_keys())
+    if not set(DEFAULT_CONFIG) <= set(config) <= allowed:
+        problems.append(f"keys differ: unknown {sorted(set(config) - allowed)}, "
                         f"missing {sorted(set(DEFAULT_CONFIG) - set(config))}")
         return problems
     if set(config["i2c"]) != set(DEFAULT_CONFIG["i2c"]):
         problems.append(f"i2c keys differ: {sorted(config['i2c'])}")
         return problems
-    for key, default in DEFAULT_CONFIG.items():
+    for key, default in {**optional_keys(), **DEFAULT_CONFIG}.items():
+        if key not in config:
+            continue
         value = config[key]
         if value is None and key in NULLABLE:
             continue
@@ -99,7 +111,7 @@ def config_problems(config: dict) -> list[str]:
         if pin in used:
             problems.append(f"GPIO{pin} used twice: {used[pin]} and {key}")
         used[pin] = key
-    for key in ("i2c.sda", "i2c.scl", "led_pin"):
+    for key in ("i2c.sda", "i2c.scl", "led_pin", "power_hold_pin"):
         if get(config, key) in chip["input_only"]:
             problems.append(f"{key} = GPIO{get(config, key)} is input-only")
     if config["battery_adc_pin"] is not None and config["battery_adc_pin"] not in chip["adc1"]:
