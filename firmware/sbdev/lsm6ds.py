@@ -22,10 +22,13 @@ _DS3_FIFO_CTRL5 = const(0x0A)
 _DS3_FIFO_DATA_OUT_L = const(0x3E)
 _DS3_NO_DECIMATION = const(0x09)
 _DS3_FIFO_OVER_RUN = const(0x40)
+_DS3_DIFF_HI = const(0x0F)          # FIFO_STATUS2 bits 3:0 = DIFF_FIFO[11:8]
 _OX_FIFO_CTRL3 = const(0x09)
 _OX_FIFO_CTRL4 = const(0x0A)
 _OX_FIFO_DATA_OUT_TAG = const(0x78)
 _OX_FIFO_OVR = const(0x40)
+_OX_DIFF_HI = const(0x03)           # FIFO_STATUS2 bits 1:0 = DIFF_FIFO[9:8]
+_OX_TAG_SHIFT = const(3)            # FIFO_DATA_OUT_TAG bits 7:3
 _OX_TAG_GYRO = const(0x01)
 _OX_TAG_ACCEL = const(0x02)
 _FIFO_BYPASS = const(0)
@@ -76,7 +79,7 @@ class LSM6DS3(_LSM6):
             self.reset_fifo()
             self.backlog = 0
             return 0
-        words = st[0] | ((st[1] & 0x0F) << 8)
+        words = st[0] | ((st[1] & _DS3_DIFF_HI) << 8)
         pattern = st[2]
         if pattern:
             # not at gx: drop the partial sample so words line up again
@@ -136,7 +139,7 @@ class LSM6DSOX(_LSM6):
             self.reset_fifo()
             self.backlog = 0
             return 0
-        words = st[0] | ((st[1] & 0x03) << 8)
+        words = st[0] | ((st[1] & _OX_DIFF_HI) << 8)
         self.backlog = (words + (1 if self._have else 0)) // 2
         cap = len(buf) // SAMPLE_BYTES
         if words > 2 * cap:
@@ -154,7 +157,7 @@ class LSM6DSOX(_LSM6):
         n = 0
         o = 0
         for _ in range(words):
-            tag = w[o] >> 3
+            tag = w[o] >> _OX_TAG_SHIFT
             if tag == _OX_TAG_GYRO:
                 _copy(part, 6, w, o + 1, 6)
                 self._have |= 1
