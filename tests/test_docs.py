@@ -347,7 +347,7 @@ def test_documented_command(doc, index, cmd, workspaces):
         assert proc.returncode == 0, proc.stderr
 
 
-# ---- other code blocks ------------------------------------------------------------------------
+# ---- example spec files ------------------------------------------------------------------------
 
 def blocks_of(lang: str) -> list[tuple[str, str]]:
     out = []
@@ -364,10 +364,6 @@ def test_documented_spec_files_load(doc, body, tmp_path):
     spec = load_spec(str(path))
     assert spec.limits, f"the example spec in {doc} checks nothing"
 
-
-@pytest.mark.parametrize("doc,body", blocks_of("python"), ids=lambda x: x if isinstance(x, str) and x.endswith(".md") else "")
-def test_documented_python_compiles(doc, body):
-    compile(body, doc, "exec")
 
 
 # ---- the user guide describes what the program really shows ------------------------------------
