@@ -277,7 +277,18 @@ def check_hardware_command(argv: list[str], ws: Workspace) -> None:
     assert help_proc.stdout.startswith("usage: smartbell " + " ".join(words)), help_proc.stdout
     for opt in (a for a in argv[1:] if a.startswith("--")):
         assert opt.split("=")[0] in help_proc.stdout, f"{opt} is not an option of smartbell {' '.join(words)}"
-    if words[0] != "device":
+    if words[0] == "scan":
+        # Here: no Bluetooth (one clear line, exit 2); on a laptop: a list or "none found".
+        proc = run(resolved(argv, ws) + ["--timeout", "1"], ws, timeout=60)
+        assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+        assert proc.returncode in (0, 1) or len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        return
+    if words[0] == "session":
+        # Never reaches the radio here: the safety screening needs a person at a terminal (or the
+        # plan file is the docs' example name). Either way one clear line, exit 2.
+        proc = run(resolved(argv, ws), ws, timeout=60)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         return
     # Without a board: one clear line naming the port, exit status 2, no traceback.
     argv = list(argv)
