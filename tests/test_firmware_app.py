@@ -434,12 +434,16 @@ board.run(a, seconds=0.3)
 print("SET", a.in_set, a.battery_mv, a.radio.ble.gatts_read(a.radio.h_battery)[0])
 print("STATUS", host.status_codes())
 print("WDT", machine.WDT.bites, machine.WDT.max_gap_ms)
+a.poll_sensor = lambda: None                  # the sensor loop dies
+board.run(a, seconds=12)
+print("STALL", machine.WDT._instance.expired())
 """
     for out in run_both(code, heapsize=APP_HEAP):
         assert "SET True 3300 0" in out, out
         assert "(6, 0)" in out and "(3, 0)" in out, out
         wdt = out.split("WDT ")[1].split()
         assert wdt[0] == "0" and int(wdt[1]) <= 200, out
+        assert "STALL True" in out, out               # no more feeding: the board would reset
 
 
 @pytest.fixture(scope="module")
@@ -517,3 +521,31 @@ print("READ", P.decode(latest)["seq"] == a.ring.next_seq - 1)
 """
     for out in run_both(code, heapsize=APP_HEAP):
         assert "SMALL 1" in out and "BIG 10" in out and "READ True" in out, out
+
+
+def test_board_tasks_survive_an_exception():
+    code = r"""
+import asyncio, board, imus
+a, m, tr = board.build(imus.ArraySource([0, 0, 4096, 0, 0, 0, 5, 0, 4096, 0, 0, 0], True),
+                       "MPU6050", 100)
+calls = [0]
+poll = a.poll_sensor
+
+def flaky():
+    calls[0] += 1
+    if calls[0] <= 3:
+        raise RuntimeError("bug %d" % calls[0])
+    poll()
+
+a.poll_sensor = flaky
+
+async def main():
+    t = asyncio.create_task(a.run())
+    await asyncio.sleep_ms(300)
+    t.cancel()
+
+asyncio.run(main())
+print("TASKS", a.task_errors, calls[0] > 5)
+"""
+    out = run_mpy(code, heapsize=APP_HEAP)
+    assert "TASKS 3 True" in out, out

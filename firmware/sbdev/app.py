@@ -34,6 +34,7 @@ FAULT_HOLD_MS = const(1000)      # stuck / saturated this long = fault
 RETRY_MS = const(500)            # re-init a faulty IMU this often
 DETECT_RETRY_MS = const(2000)
 STUCK_RETRY_MS = const(2000)
+SENSOR_STALL_MS = const(3000)    # no sensor loop this long: stop feeding the watchdog
 BATTERY_MS = const(10000)
 LOW_BATTERY_MV = const(3400)
 RESP_SLOTS = const(8)
@@ -110,6 +111,8 @@ class App:
         self._prev_t = 0
         self._overruns = 0
         self.reinits = 0            # IMU restarts after a fault
+        self.task_errors = 0        # exceptions caught in the board's task loops
+        self._sensor_ran = clock.ticks_ms()
         # set state
         self.in_set = False
         self.set_no = 0
@@ -221,6 +224,7 @@ class App:
     def poll_sensor(self):
         """Drain the IMU FIFO and run every sample through the detector."""
         now = self.now()
+        self._sensor_ran = now
         imu = self.imu
         if imu is None:
             if ticks_diff(now, self._retry_at) >= 0:
@@ -589,7 +593,8 @@ class App:
     # -- housekeeping: LED, button, battery, watchdog ------------------------------------------
     def housekeeping(self):
         now = self.now()
-        if self.wdt is not None:
+        if self.wdt is not None and ticks_diff(now, self._sensor_ran) < SENSOR_STALL_MS:
+            # fed only while the sensor loop runs: if it died, the watchdog restarts the board
             self.wdt.feed()
         if self.led is not None:
             if ticks_diff(self._identify_until, now) > 0:
@@ -649,7 +654,12 @@ class App:
         clock = self.clock
         while True:
             t0 = clock.ticks_ms()
-            fn()
+            try:
+                fn()
+            except Exception as exc:      # a bug must not end the task silently
+                self.task_errors += 1
+                if self.task_errors < 20:
+                    self.log("task error: %r" % (exc,))
             left = period_ms - clock.ticks_diff(clock.ticks_ms(), t0)
             await asyncio.sleep_ms(left if left > 0 else 0)
 

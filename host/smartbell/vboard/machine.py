@@ -212,6 +212,10 @@ class WDT:
         WDT.bites = 0
         WDT.max_gap_ms = 0
 
+    def expired(self):
+        """True if the board would have been reset by now (not fed within the timeout)."""
+        return (vclock.now_us() - self._last_us) // 1000 > self.timeout
+
     def feed(self):
         now = vclock.now_us()
         gap = (now - self._last_us) // 1000
