@@ -24,21 +24,22 @@ from sbdev import imu as imu_mod
 from sbdev.ble import Radio
 from sbdev.ring import EventRing
 
-FW_VERSION = const(100)          # 1.00
-TICK_MS = const(20)
-RING_SIZE = const(256)
-EVENTS_PER_TICK = const(4)       # event + response notifications per tick
-NOTIFY_PER_TICK = const(6)       # all notifications per tick
-HOLD_AFTER_CONNECT_MS = const(1000)
-FAULT_HOLD_MS = const(1000)      # stuck / saturated this long = fault
-RETRY_MS = const(500)            # re-init a faulty IMU this often
-DETECT_RETRY_MS = const(2000)
-STUCK_RETRY_MS = const(2000)
-SENSOR_STALL_MS = const(3000)    # no sensor loop this long: stop feeding the watchdog
-BATTERY_MS = const(10000)
-LOW_BATTERY_MV = const(3400)
-RESP_SLOTS = const(8)
-LIVE_BUF = const(244)
+# Private consts: MicroPython inlines them and keeps no name for them in the heap.
+_FW_VERSION = const(100)          # 1.00
+_TICK_MS = const(20)
+_RING_SIZE = const(256)
+_EVENTS_PER_TICK = const(4)       # event + response notifications per tick
+_NOTIFY_PER_TICK = const(6)       # all notifications per tick
+_HOLD_AFTER_CONNECT_MS = const(1000)
+_FAULT_HOLD_MS = const(1000)      # stuck / saturated this long = fault
+_RETRY_MS = const(500)            # re-init a faulty IMU this often
+_DETECT_RETRY_MS = const(2000)
+_STUCK_RETRY_MS = const(2000)
+_SENSOR_STALL_MS = const(3000)    # no sensor loop this long: stop feeding the watchdog
+_BATTERY_MS = const(10000)
+_LOW_BATTERY_MV = const(3400)
+_RESP_SLOTS = const(8)
+_LIVE_BUF = const(244)
 _SAT_HI = const(32767)
 _SAT_LO = const(-32768)
 _BUTTON_DEBOUNCE_MS = const(60)
@@ -88,7 +89,7 @@ class App:
         self._poll_hook = hooks[0] if hooks else None
         self._pace_hook = hooks[1] if hooks else None
         self.rate_hz = cfg["rate_hz"]
-        self.ring = EventRing(RING_SIZE)
+        self.ring = EventRing(_RING_SIZE)
         self.scratch = bytearray(P.EVENT_MAX)
         self.batch = bytearray(imu_mod.SAMPLE_BYTES * imu_mod.BATCH_MAX)
         self._last = bytearray(12)
@@ -123,7 +124,7 @@ class App:
         self._connect_seq = 0
         self._mtu = 23
         self._read_seq = -1         # event whose bytes the events characteristic holds for reads
-        self.resp = bytearray(RESP_SLOTS * P.RESPONSE_SIZE)
+        self.resp = bytearray(_RESP_SLOTS * P.RESPONSE_SIZE)
         self._resp_mv = memoryview(self.resp)
         self.resp_head = 0
         self.resp_count = 0
@@ -132,7 +133,7 @@ class App:
         # live data: two buffers, one filling, one waiting to be sent
         self.live_rate = 0
         self.live_type = P.T_LIVE_ANGLE
-        self._live = (bytearray(LIVE_BUF), bytearray(LIVE_BUF))
+        self._live = (bytearray(_LIVE_BUF), bytearray(_LIVE_BUF))
         self._live_mv = (memoryview(self._live[0]), memoryview(self._live[1]))
         self._live_fill = 0        # index of the buffer being filled
         self._live_n = 0           # samples in it
@@ -228,7 +229,7 @@ class App:
         imu = self.imu
         if imu is None:
             if ticks_diff(now, self._retry_at) >= 0:
-                self._retry_at = ticks_add(now, DETECT_RETRY_MS)
+                self._retry_at = ticks_add(now, _DETECT_RETRY_MS)
                 if self._open_imu():
                     self._status(P.ST_RECOVERED, P.FAULT_MISSING, 0)
             return
@@ -238,14 +239,14 @@ class App:
             try:
                 imu.init()
             except OSError:
-                self._retry_at = ticks_add(now, RETRY_MS)
+                self._retry_at = ticks_add(now, _RETRY_MS)
                 return
             self.fault = 0
             self.reinits += 1
             self._status(P.ST_RECOVERED, P.FAULT_I2C, 0)
         elif self.fault == P.FAULT_STUCK and ticks_diff(now, self._retry_at) >= 0:
             # a sensor repeating one sample may be hung: restart it (recovered when data moves)
-            self._retry_at = ticks_add(now, STUCK_RETRY_MS)
+            self._retry_at = ticks_add(now, _STUCK_RETRY_MS)
             try:
                 imu.init()
                 self.reinits += 1
@@ -256,7 +257,7 @@ class App:
                 n = imu.read(self.batch)
             except OSError as exc:
                 self.fault = P.FAULT_I2C
-                self._retry_at = ticks_add(now, RETRY_MS)
+                self._retry_at = ticks_add(now, _RETRY_MS)
                 self._status(P.ST_FAULT, P.FAULT_I2C, _errno(exc))
                 return
             t_read = self.now()
@@ -309,10 +310,10 @@ class App:
             self._sat_ms = self._fault_timer(sat, self._sat_ms, dt, P.FAULT_SATURATED)
 
     def _fault_timer(self, bad, ms, dt, kind):
-        """A condition that is a fault once it lasts FAULT_HOLD_MS; returns the new duration."""
+        """A condition that is a fault once it lasts _FAULT_HOLD_MS; returns the new duration."""
         if bad:
             ms += dt
-            if ms >= FAULT_HOLD_MS and self.fault != kind:
+            if ms >= _FAULT_HOLD_MS and self.fault != kind:
                 self.fault = kind
                 self._status(P.ST_FAULT, kind, 0)
             return ms
@@ -388,7 +389,7 @@ class App:
             radio.connected_flag = False
             self.ev_cursor = -1              # hold events until the host says where to start
             self._connect_seq = self.ring.next_seq
-            self._hold_until = ticks_add(now, HOLD_AFTER_CONNECT_MS)
+            self._hold_until = ticks_add(now, _HOLD_AFTER_CONNECT_MS)
             self.resp_count = 0
         if radio.mtu != self._mtu:
             self._mtu = radio.mtu
@@ -415,15 +416,15 @@ class App:
         if radio.conn is None:
             return
         sent = 0
-        while self.resp_count and sent < EVENTS_PER_TICK:
+        while self.resp_count and sent < _EVENTS_PER_TICK:
             o = self.resp_head * P.RESPONSE_SIZE
             if not radio.notify(radio.h_control, self._resp_mv[o:o + P.RESPONSE_SIZE]):
                 return
-            self.resp_head = (self.resp_head + 1) % RESP_SLOTS
+            self.resp_head = (self.resp_head + 1) % _RESP_SLOTS
             self.resp_count -= 1
             sent += 1
         ring = self.ring
-        while self.ev_cursor >= 0 and self.ev_cursor != ring.next_seq and sent < EVENTS_PER_TICK:
+        while self.ev_cursor >= 0 and self.ev_cursor != ring.next_seq and sent < _EVENTS_PER_TICK:
             if not ring.has(self.ev_cursor):
                 self.ev_cursor = ring.oldest()   # overwritten while the host was away
             if not radio.notify(radio.h_events, ring.view(self.ev_cursor)):
@@ -431,17 +432,17 @@ class App:
             self.ev_cursor = (self.ev_cursor + 1) & 0xFFFF
             self.events_sent += 1
             sent += 1
-        if self._live_ready and sent < NOTIFY_PER_TICK:
+        if self._live_ready and sent < _NOTIFY_PER_TICK:
             other = 1 - self._live_fill
             if radio.notify(radio.h_live, self._live_mv[other][:self._live_ready]):
                 self._live_ready = 0
                 self.live_sent += 1
 
     def _respond(self, cmd, token, status, value, now):
-        if self.resp_count >= RESP_SLOTS:
+        if self.resp_count >= _RESP_SLOTS:
             self.resp_dropped += 1
             return
-        i = (self.resp_head + self.resp_count) % RESP_SLOTS
+        i = (self.resp_head + self.resp_count) % _RESP_SLOTS
         if value >= 0x80000000:
             value -= 0x100000000
         P.pack_response(self._resp_mv[i * P.RESPONSE_SIZE:], self.resp_seq, now, cmd, token,
@@ -570,7 +571,7 @@ class App:
         if key == P.GET_RATE_HZ:
             return self.rate_hz
         if key == P.GET_FW_VERSION:
-            return FW_VERSION
+            return _FW_VERSION
         if key == P.GET_EVENT_HEAD:
             return self.ring.next_seq
         if key == P.GET_BATTERY_MV:
@@ -593,7 +594,7 @@ class App:
     # -- housekeeping: LED, button, battery, watchdog ------------------------------------------
     def housekeeping(self):
         now = self.now()
-        if self.wdt is not None and ticks_diff(now, self._sensor_ran) < SENSOR_STALL_MS:
+        if self.wdt is not None and ticks_diff(now, self._sensor_ran) < _SENSOR_STALL_MS:
             # fed only while the sensor loop runs: if it died, the watchdog restarts the board
             self.wdt.feed()
         if self.led is not None:
@@ -617,7 +618,7 @@ class App:
                     else:
                         self.start_set()
         if self.adc is not None and ticks_diff(now, self._battery_at) >= 0:
-            self._battery_at = ticks_add(now, BATTERY_MS)
+            self._battery_at = ticks_add(now, _BATTERY_MS)
             self._read_battery()
 
     def _read_battery(self):
@@ -632,10 +633,10 @@ class App:
         self.battery_mv = mv
         pct = (mv - 3300) * 100 // 900
         self.radio.set_battery(0 if pct < 0 else (100 if pct > 100 else pct))
-        if mv < LOW_BATTERY_MV and not self._low_battery:
+        if mv < _LOW_BATTERY_MV and not self._low_battery:
             self._low_battery = True
             self._status(P.ST_LOW_BATTERY, 0, mv)
-        elif mv >= LOW_BATTERY_MV + 100:
+        elif mv >= _LOW_BATTERY_MV + 100:
             self._low_battery = False
 
     # -- drivers -------------------------------------------------------------------------------
@@ -666,9 +667,9 @@ class App:
     async def run(self):
         """Run on a board: three tasks sharing the asyncio loop."""
         import asyncio
-        await asyncio.gather(self._every(self.poll_sensor, TICK_MS),
-                             self._every(self.service_radio, TICK_MS),
-                             self._every(self.housekeeping, 5 * TICK_MS))
+        await asyncio.gather(self._every(self.poll_sensor, _TICK_MS),
+                             self._every(self.service_radio, _TICK_MS),
+                             self._every(self.housekeeping, 5 * _TICK_MS))
 
 
 def main(config_path="config.json"):
