@@ -211,3 +211,35 @@ print("DONE")
     for part in ("MPU6050", "LSM6DSOX", "LSM6DS3"):
         line = [ln for ln in out.splitlines() if ln.startswith("LOCKED " + part)][0]
         assert int(line.split()[2]) >= 95, out
+
+
+def test_register_maps_data_ready_data_registers_and_checked_writes():
+    code = PRELUDE + r"""
+m, i2c = board("MPU6050", 0x68)
+I.detect(i2c)
+vclock.advance_us(30000)
+st = i2c.readfrom_mem(0x68, 0x3A, 1)[0]          # INT_STATUS: DATA_RDY, cleared by the read
+st2 = i2c.readfrom_mem(0x68, 0x3A, 1)[0]
+d = i2c.readfrom_mem(0x68, 0x3B, 2)               # ACCEL_XOUT_H/L, big-endian: the latest sample
+print("MPU", st & 1, st2 & 1, (d[0] << 8 | d[1]) == m.cur[0])
+try:
+    i2c.writeto_mem(0x68, 0x1C, b"\xe0")          # ACCEL_CONFIG self-test bits: not for us
+except ValueError as e:
+    print("CHECKED", "0xe0" in str(e) and "0x1c" in str(e))
+m, i2c = board("LSM6DSOX", 0x6A)
+I.detect(i2c)
+vclock.advance_us(30000)
+st = i2c.readfrom_mem(0x6A, 0x1E, 1)[0]           # STATUS_REG: XLDA | GDA
+i2c.readfrom_mem(0x6A, 0x22, 12)
+st2 = i2c.readfrom_mem(0x6A, 0x1E, 1)[0]
+print("LSM", st & 3, st2 & 3)
+try:
+    i2c.writeto_mem(0x6A, 0x10, b"\xf0")          # ODR_XL code 15 does not exist
+except ValueError as e:
+    print("CHECKED", "0xf0" in str(e))
+print("DONE")
+"""
+    for out in run_both(code):
+        _check(out)
+        assert "MPU 1 0 True" in out and "LSM 3 0" in out, out
+        assert out.count("CHECKED True") == 2, out
