@@ -34,7 +34,7 @@ usb_notch = 12;     // opening in one end wall for the USB-C plug, so it charges
 strap_w = 22;       // tunnel for a 20 mm hook-and-loop strap
 strap_h = 3;
 
-part = "print";     // print | assembled | upper | lower | fit_check
+part = "print";     // print | assembled | upper | lower | section (2D) | fit_check
 $fn = 96;
 
 assert(handle_d >= 25 && handle_d <= 35, str("handle_d must be 25..35 mm, got ", handle_d));
@@ -129,6 +129,9 @@ if (part == "print") {
     upper();
 } else if (part == "lower") {
     lower();
+} else if (part == "section") {
+    // 2D: the assembled clamp cut across the bar through the screws, for the docs (export .svg).
+    projection(cut = true) rotate([-90, 0, 0]) assembled();
 } else if (part == "fit_check") {
     // Must be empty: anything here is plastic where the bar goes.
     intersection() {
@@ -136,5 +139,5 @@ if (part == "print") {
         rotate([90, 0, 0]) cylinder(r = handle_d / 2, h = 2 * long, center = true);
     }
 } else {
-    assert(false, str("unknown part \"", part, "\": use print, assembled, upper, lower or fit_check"));
+    assert(false, str("unknown part \"", part, "\": use print, assembled, upper, lower, section or fit_check"));
 }

@@ -421,3 +421,21 @@ def test_clamp_refuses_bad_parameters(tmp_path, define, message):
     proc = openscad(tmp_path, define)
     assert proc.returncode != 0
     assert message in proc.stderr
+
+
+def svg_path_points(svg_text: str) -> list[tuple[float, float]]:
+    d = re.search(r'<path d="([^"]*)"', svg_text).group(1)
+    return [(float(x), float(y)) for x, y in re.findall(r"(-?[\d.]+),(-?[\d.]+)", d)]
+
+
+def test_clamp_section_drawing_matches_the_model(tmp_path):
+    """mounting.md shows clamp-section.svg: its outline must still be the model's (handle_d=30)."""
+    proc = openscad(tmp_path, "handle_d=30", 'part="section"', out="section.svg")
+    assert proc.returncode == 0, proc.stderr
+    fresh = svg_path_points((tmp_path / "section.svg").read_text())
+    drawn = svg_path_points((HW / "clamp-section.svg").read_text())
+    for axis in (0, 1):
+        for pick in (min, max):
+            assert pick(p[axis] for p in drawn) == pytest.approx(pick(p[axis] for p in fresh), abs=0.05), \
+                "clamp.scad changed: run python hardware/section_svg.py"
+    assert len(drawn) == pytest.approx(len(fresh), rel=0.05)
