@@ -1,7 +1,7 @@
 """Benchmark: the firmware app end to end on a 10-minute 200 Hz simulated trace, under the
 MicroPython unix port in virtual time, with an ESP32-sized heap for the firmware.
 
-    python tests/benchmarks/firmware_app.py [--minutes 10] [--seed 7]
+    python tests/benchmarks/firmware_app.py [--minutes 10] [--seed 7] [--imu MPU6050]
 
 Prints: samples lost, samples processed with the heap locked, the firmware's live heap peak,
 the latency from the true end of each rep to its event leaving the device, and the events lost or
@@ -35,6 +35,7 @@ import gc
 gc.collect(); a0 = gc.mem_alloc()
 import vclock, machine, bluetooth, imus, board
 from scenario import Host
+imus.PARTS[%(imu)r]              # the part's register map module (LSM6 maps load on first use)
 host = Host(max_events=%(max_events)d)
 gc.collect()
 print("VBOARD", gc.mem_alloc() - a0, gc.mem_alloc() + gc.mem_free())
@@ -46,9 +47,10 @@ import vclock, machine, bluetooth, imus, board
 from scenario import Host, flap, lock_sample_path
 host = Host(keep_bytes=False, max_events=%(max_events)d)
 host.keep_live = False
+imus.PARTS[%(imu)r]
 gc.collect()
 base = gc.mem_alloc()
-a, m, tr = board.build(imus.FileSource(%(path)r), "MPU6050", %(rate)d)
+a, m, tr = board.build(imus.FileSource(%(path)r), %(imu)r, %(rate)d)
 host.attach(tr)
 locked = lock_sample_path(a)
 st = [base, 0]                # live heap peak, ticks
@@ -85,7 +87,11 @@ def heap_wk(nbytes_total, extra_bytes):
     return ESP32_WK + math.ceil(extra_bytes / per_wk)
 
 
-def measure(minutes=10.0, seed=7):
+# sample period at 200 Hz: the LSM6 parts run at 208 Hz
+PERIOD_US = {"MPU6050": 5000, "MPU6500": 5000, "MPU6886": 5000, "LSM6DS3": 4807, "LSM6DSOX": 4807}
+
+
+def measure(minutes=10.0, seed=7, imu="MPU6050"):
     """Run the trace twice (steady link, then scripted disconnects); returns the figures."""
     from smartbell.simulate import simulate
 
@@ -102,14 +108,14 @@ def measure(minutes=10.0, seed=7):
     def mp(code, heap):
         return run_micropython(code, extra_path=(mpy_dir,), heapsize=heap, timeout=600).stdout.decode()
 
-    probe = mp(PROBE % {"max_events": max_events}, f"{ESP32_WK}wK").split()
+    probe = mp(PROBE % {"max_events": max_events, "imu": imu}, f"{ESP32_WK}wK").split()
     vboard_b, total_b = int(probe[1]), int(probe[2])
     heap = f"{heap_wk(total_b, vboard_b)}wK"
 
     results = {}
     for mode in ("steady", "disconnects"):
         t0 = time.perf_counter()
-        out = mp(RUN % {"path": str(tmp / "trace.bin"), "rate": RATE_HZ, "mode": mode,
+        out = mp(RUN % {"path": str(tmp / "trace.bin"), "rate": RATE_HZ, "mode": mode, "imu": imu,
                         "max_events": max_events}, heap)
         lines = out.splitlines()
         st = [int(x) for x in [ln for ln in lines if ln.startswith("STATS")][0].split()[1:]]
@@ -119,13 +125,14 @@ def measure(minutes=10.0, seed=7):
     (samples, fifo_in, overflowed, overruns, locked, base, peak, total, wall_ms, fifo_t0, first,
      _drops, next_seq, _n) = results["steady"][0]
     events = results["steady"][1]
-    period = 1000 // RATE_HZ
+    period_us = PERIOD_US[imu]
     # device time of trace sample j: the FIFO's first sample is trace sample `first`
     rep_ends = [e[2] for e in events if e[1] == 0x01]
     rep_sent = [e[3] for e in events if e[1] == 0x01]
     latencies = []
     for rep in trace.truth["reps"]:
-        true_end = fifo_t0 + (round(rep["end_s"] * RATE_HZ) - first) * period
+        # the fake IMU serves trace sample j at its own output rate
+        true_end = fifo_t0 + (round(rep["end_s"] * RATE_HZ) - first) * period_us // 1000
         if not rep_ends:
             break
         i = int(np.argmin([abs(t - true_end) for t in rep_ends]))
@@ -139,7 +146,7 @@ def measure(minutes=10.0, seed=7):
     firmware_peak = peak - base
 
     figures = {
-        "trace_minutes": minutes, "rate_hz": RATE_HZ, "trace_samples": n_samples,
+        "trace_minutes": minutes, "rate_hz": RATE_HZ, "imu": imu, "trace_samples": n_samples,
         "samples_processed": samples, "samples_into_fifo": fifo_in, "samples_lost": fifo_in - samples
         + overflowed, "fifo_overruns": overruns, "samples_heap_locked": locked,
         "heap_total_bytes": total, "heap_arg": heap, "vboard_bytes": vboard_b,
@@ -161,9 +168,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--imu", default="MPU6050", choices=sorted(PERIOD_US))
     args = ap.parse_args(argv)
-    f = measure(args.minutes, args.seed)
-    print(f"trace: {args.minutes:g} min at {RATE_HZ} Hz, {f['trace_samples']} samples, {f['reps_true']} true reps")
+    f = measure(args.minutes, args.seed, args.imu)
+    print(f"trace: {args.minutes:g} min at {RATE_HZ} Hz on a virtual {args.imu}, {f['trace_samples']} samples, {f['reps_true']} true reps")
     print(f"samples: {f['samples_processed']} processed of {f['samples_into_fifo']} into the FIFO, "
           f"lost {f['samples_lost']}, FIFO overruns {f['fifo_overruns']}; "
           f"{f['samples_heap_locked']} processed with the heap locked")
