@@ -65,6 +65,19 @@ def test_tick_epoch_extends_wire_time_past_2_30():
     assert P.decode(bytes(buf[:12]))["t_ms"] == (3 * 2**30 + 1000) % 2**32
 
 
+def test_event_stamped_before_a_wrap_keeps_its_epoch():
+    buf = bytearray(20)
+    try:
+        P.set_tick_epoch(1, now=100)            # just after the first wrap
+        P.pack_abrupt(buf, 1, 2**30 - 50, 1500, 10)
+        before = P.decode(bytes(buf[:12]))["t_ms"]
+        P.pack_abrupt(buf, 2, 150, 1500, 10)
+        after = P.decode(bytes(buf[:12]))["t_ms"]
+    finally:
+        P.set_tick_epoch(0)
+    assert (before, after) == (2**30 - 50, 2**30 + 150)
+
+
 def test_live_capacity_follows_mtu():
     assert P.live_capacity(20, P.T_LIVE_RAW) == 1
     assert P.live_capacity(20, P.T_LIVE_ANGLE) == 4

@@ -16,8 +16,9 @@ for v in g['packets']:
     fn = getattr(P, v['device'][0])
     args = v['device'][1:]
     if args[1] >= (1 << 30):   # the device never holds t_ms >= 2**30: it uses the tick epoch
-        P.set_tick_epoch(args[1] >> 30)
-        args = [args[0], args[1] & ((1 << 30) - 1)] + args[2:]
+        tick = args[1] & ((1 << 30) - 1)
+        P.set_tick_epoch(args[1] >> 30, tick)
+        args = [args[0], tick] + args[2:]
     n = fn(buf, *args)
     P.set_tick_epoch(0)
     got = ''.join('%02x' % b for b in buf[:n])

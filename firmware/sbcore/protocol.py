@@ -127,17 +127,27 @@ class ProtocolError(ValueError):
 # Added to the high half of t_ms: the device counts its 2**30 tick wraps so the wire value is ms
 # since boot modulo 2**32 without ever building an int above 2**30 (that would allocate).
 _t_hi_add = 0
+_t_now = 0
 
 
-def set_tick_epoch(wraps):
-    """Tell the encoder how often the device's 2**30 tick counter wrapped since boot."""
-    global _t_hi_add
+def set_tick_epoch(wraps, now=0):
+    """Tell the encoder how often the device's 2**30 tick counter wrapped since boot, and the
+    tick now: a time more than 2**29 ahead of `now` is from before the last wrap."""
+    global _t_hi_add, _t_now
     _t_hi_add = (wraps << 14) & 0xFFFF
+    _t_now = now
+
+
+def _hi(t_ms):
+    # high half of the wire time: the tick's own bits plus the wraps counted so far
+    hi = (t_ms >> 16) + _t_hi_add
+    if _t_hi_add and t_ms - _t_now > 0x20000000:
+        hi -= 0x4000                      # stamped before the wrap, sent after it
+    return hi & 0xFFFF
 
 
 def _header(buf, ptype, seq, t_ms):
-    struct.pack_into("<BBHHH", buf, 0, VERSION, ptype, seq & 0xFFFF, t_ms & 0xFFFF,
-                     ((t_ms >> 16) + _t_hi_add) & 0xFFFF)
+    struct.pack_into("<BBHHH", buf, 0, VERSION, ptype, seq & 0xFFFF, t_ms & 0xFFFF, _hi(t_ms))
 
 
 def _u12(v):
@@ -209,7 +219,7 @@ def pack_response(buf, seq, t_ms, cmd, token, status, value):
 def pack_live_header(buf, ptype, seq, period_ms, t_ms):
     """Live-data header; t_ms is the first sample's time, samples are period_ms apart."""
     struct.pack_into("<BBBBHH", buf, 0, VERSION, ptype, seq & 0xFF, period_ms & 0xFF,
-                     t_ms & 0xFFFF, ((t_ms >> 16) + _t_hi_add) & 0xFFFF)
+                     t_ms & 0xFFFF, _hi(t_ms))
     return LIVE_HEADER_SIZE
 
 

@@ -217,7 +217,8 @@ class App:
         t = self.clock.ticks_ms()
         if t < self._last_tick and self._last_tick - t > (1 << 29):
             self._epoch += 1                 # the 2**30 tick counter wrapped
-            P.set_tick_epoch(self._epoch)
+        if self._epoch:
+            P.set_tick_epoch(self._epoch, t)
         self._last_tick = t
         return t
 
