@@ -257,10 +257,10 @@ def test_malformed_notifications_over_the_link_are_counted_and_lose_nothing(tmp_
 
     async def main():
         link = LocalLink()
-        vp = VirtualPeripheral(link, "-", command=device_command(tmp_path, 1000, 10))
+        vp = VirtualPeripheral(link, "-", command=device_command(tmp_path, 1000, 10), speed=20)
         await vp.start()
         journal = Journal.open(tmp_path / "journal.sqlite3")
-        session = Session([Step("good-morning", load_spec("good-morning"), reps=10)],
+        session = Session([Step("good-morning", load_spec("good-morning"))],
                           journal=journal, backend=BumbleCentral(link).backend(),
                           view=LiveView(enabled=False))
 
@@ -268,9 +268,12 @@ def test_malformed_notifications_over_the_link_are_counted_and_lose_nothing(tmp_
             while vp.connection is None or session.session_id is None:
                 await asyncio.sleep(0.005)
             events_char = vp.chars[1]   # the scripted device's events characteristic
-            for data in junk:
+            for data in junk:           # interleaved with the device's own events
                 await vp.device.notify_subscriber(vp.connection, events_char, data)
                 await asyncio.sleep(0.002)
+            while session.state.reps < 10:
+                await asyncio.sleep(0.01)
+            session.stop()
 
         injector = asyncio.create_task(inject())
         summary = await asyncio.wait_for(session.run(), 60)

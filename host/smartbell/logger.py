@@ -286,8 +286,6 @@ class Session:
                     await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
                     for w in waiters:
                         w.cancel()
-                    if self._done.is_set() and not self._lost.is_set():
-                        await self._finish_set_on_exit(client)
             except ble.BluetoothUnavailable as exc:
                 if first:
                     raise SessionError(str(exc)) from None
@@ -395,8 +393,9 @@ class Session:
             await self.commander.send(client, "params", params=params[i:i + room])
         self._selected_step = index
 
-    async def _command(self, name: str, **args) -> dict:
-        """Send a command once a link is up, again after a reconnect if the link dropped."""
+    async def _with_link(self, action, what: str):
+        """`await action(client)` once a link is up; again after a reconnect if the link dropped
+        meanwhile (a key press while the link is down takes effect when it is back)."""
         while True:
             await self._connected.wait()
             client = self._client
@@ -404,13 +403,16 @@ class Session:
                 await asyncio.sleep(0.01)
                 continue
             try:
-                return await self.commander.send(client, name, **args)
+                return await action(client)
             except (BleakError, ble.LinkLost) as exc:
-                log.info("%s: %s; sent again after reconnecting", name, exc)
+                log.info("%s: %s; again after reconnecting", what, exc)
             except ble.CommandFailed:
                 if client.is_connected:
                     raise
             await asyncio.sleep(0.01)   # the link loop notices the loss and reconnects
+
+    async def _command(self, name: str, **args) -> dict:
+        return await self._with_link(lambda client: self.commander.send(client, name, **args), name)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -447,7 +449,9 @@ class Session:
             return
         self._set_busy = True
         try:
-            resp = await self._command("start")
+            resp = await self._command("start", check=False)
+            if resp["code"] not in (P.OK, P.E_STATE):   # E_STATE: it already is in a set
+                raise ble.CommandRefused(f"device refused 'start': {resp['status']}", resp["status"])
             st = self.state
             st.set_no += 1
             st.reps = 0
@@ -505,9 +509,8 @@ class Session:
             self.stop()
             return
         self._enter_step(self.step_index + 1)
-        await self._connected.wait()
-        if self._client is not None:
-            await self._select(self._client, self.step_index)
+        index = self.step_index
+        await self._with_link(lambda client: self._select(client, index), "select")
         if self.auto:
             await self._start_set()
 
