@@ -141,3 +141,29 @@ def test_a_restarted_device_gets_a_new_epoch_of_numbers():
     assert fulls == [9, 10, 11] and all(t.add(f) for f in fulls)
     assert not t.add(t.unwrap(1))      # a replay of the new boot's event 1: a duplicate
     assert t.replay_from() == 3 and t.missing == 0
+
+
+def test_rest_between_sets_is_counted_down(tmp_path, monkeypatch):
+    import asyncio
+
+    s, _ = make_session(tmp_path)                  # the plan rests 60 s between sets
+    slept = []
+
+    async def no_wait(seconds):
+        slept.append(seconds)
+
+    monkeypatch.setattr(asyncio, "sleep", no_wait)
+    messages = []
+    s._render = lambda force=False: messages.append(s.state.message)
+    started = []
+
+    async def start_set():
+        started.append(s.state.message)
+
+    s._start_set = start_set
+    s.state.set_no = 1
+    asyncio.run(s._after_set())
+    assert messages[0] == "Set 1 done. Rest: 60 s left, then set 2."
+    assert messages[-1] == "Set 1 done. Rest: 0 s left, then set 2."
+    assert len(messages) == 61 and sum(slept) == 60
+    assert started == ["Set 1 done. Rest: 0 s left, then set 2."]   # the next set after the rest

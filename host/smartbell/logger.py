@@ -482,24 +482,38 @@ class Session:
     async def _after_set(self) -> None:
         st, step = self.state, self.step
         if st.set_no < (step.sets or 1):
-            rest = step.rest_s * self.rest_scale
-            st.message = f"Set {st.set_no} done. Rest {step.rest_s:g} s, then set {st.set_no + 1}."
-            self._render(force=True)
-            if self.auto:
-                await asyncio.sleep(rest)
-                await self._start_set()
+            if not self.auto:
+                st.message = (f"Set {st.set_no} done. Rest {step.rest_s:g} s, then press space "
+                              f"for set {st.set_no + 1}.")
+                self._render(force=True)
+                return
+            await self._rest(f"Set {st.set_no} done. Rest", f"then set {st.set_no + 1}.")
+            await self._start_set()
             return
         if self.step_index + 1 < len(self.steps):
-            st.message = f"{step.name} done. Next: {self.steps[self.step_index + 1].name}."
-            self._render(force=True)
-            if self.auto:
-                await asyncio.sleep(step.rest_s * self.rest_scale)
-                await self._next_exercise()
+            upcoming = self.steps[self.step_index + 1].name
+            if not self.auto:
+                st.message = f"{step.name} done. Press n for {upcoming}."
+                self._render(force=True)
+                return
+            await self._rest(f"{step.name} done. Rest", f"then {upcoming}.")
+            await self._next_exercise()
             return
         st.message = "Plan done. Well done!"
         st.finished = True
         self._render(force=True)
         self.stop()
+
+    async def _rest(self, before: str, after: str) -> None:
+        """The plan's rest between sets, counted down on screen."""
+        left = self.step.rest_s * self.rest_scale
+        while True:
+            self.state.message = f"{before}: {max(0.0, left):.0f} s left, {after}"
+            self._render(force=True)
+            if left <= 0:
+                return
+            await asyncio.sleep(min(1.0, left))
+            left -= 1.0
 
     async def _next_exercise(self) -> None:
         if self.state.in_set:
