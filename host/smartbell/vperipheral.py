@@ -1,18 +1,11 @@
-"""A bumble peripheral that is the real firmware: it runs the firmware on the virtual board in a
-separate process (MicroPython if installed, else CPython) and mirrors its GATT table, advertising,
-notifications, writes, connections and MTU on a bumble `Device` on an in-process `LocalLink`.
+"""A bumble peripheral that is the real firmware: the firmware runs on the virtual board in its own
+process (MicroPython if installed, else CPython) and its GATT table, advertising, notifications,
+writes, connections and MTU are mirrored on a bumble `Device` on an in-process `LocalLink`.
 
     vp = VirtualPeripheral(link, "trace.csv", outages=[(20_000, 5_000)])   # device-time ms
-    await vp.start()      # firmware booted, GATT mirrored, advertising on the link
-    ...                   # a bleak client (bumble backend) on the same link talks to it
+    await vp.start()                          # booted, GATT mirrored, advertising on the link
+    summary = await vp.run_session(session)   # a logger session until the trace has played
     await vp.stop()
-
-The device clock runs in lockstep (see vboard/blepipe.py): it advances only while a central is
-connected, one tick at a time while a command waits for its answer and not at all for 20 ms
-(wall) after an answer, waiting for the host's next command (a real host answers within
-milliseconds of device time; here the host may be slower than the device), optionally capped at `speed` x wall time, and during a
-scripted outage (radio out of range: link dropped, no advertising) it runs freely to the
-outage's end, so a 30 s outage costs no wall time.
 """
 from __future__ import annotations
 
@@ -30,6 +23,7 @@ from bumble.core import UUID
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 from bumble.hci import HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR
 
+from smartbell import SmartbellError
 from smartbell.bumble_backend import bumble_device
 
 log = logging.getLogger(__name__)
@@ -49,11 +43,9 @@ ADV_INTERVAL_MS = 20
 ESP32_HEAP = "56wK"
 SOURCE_HEAP = "256wK"
 
-_IRQ_CONNECT, _IRQ_DISCONNECT = "C", "X"
 
-
-class FirmwareExited(RuntimeError):
-    pass
+class FirmwareExited(SmartbellError, RuntimeError):
+    """The firmware process ended (or never registered its GATT table)."""
 
 
 def firmware_command(trace: str | os.PathLike, *, prefer_micropython: bool = True,
@@ -176,9 +168,11 @@ class VirtualPeripheral:
         await self.device.power_on()
         self._tasks.append(asyncio.create_task(self._read_device(), name="vperipheral-stdout"))
         self._tasks.append(asyncio.create_task(self._clock(), name="vperipheral-clock"))
-        waiter = asyncio.create_task(self.registered.wait())
-        done, _ = await asyncio.wait([waiter, asyncio.create_task(self.finished.wait())],
-                                     timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        waiters = [asyncio.create_task(self.registered.wait()),
+                   asyncio.create_task(self.finished.wait())]
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
         if not self.registered.is_set():
             await self.stop()
             raise FirmwareExited(f"the firmware did not register its GATT table within {timeout_s:g} s "
@@ -353,7 +347,12 @@ class VirtualPeripheral:
 
     # -- the device clock -----------------------------------------------------------------------
     def _clock_limit(self) -> int | None:
-        """How far the device clock may run now (None: held)."""
+        """How far the device clock may run now (None: held). The clock is in lockstep with us
+        (vboard/blepipe.py): it runs while a central is connected; one tick at a time while a
+        command waits for its answer, and not at all for HOST_GRACE_S after an answer (a real
+        host answers within milliseconds of device time, this one may be slower than the
+        device); at most `speed` x wall time if set; and freely through a scripted outage
+        (radio out of range: link dropped, no advertising), so 30 s of outage cost no wall time."""
         if self.finished.is_set():
             return None
         if self._outage_end is not None:
