@@ -1,13 +1,8 @@
 """`smartbell scan` and `smartbell session`: a live exercise session over BLE, nothing lost.
+BLE callbacks only queue `(host_time, bytes)`; one consumer decodes, de-duplicates by sequence
+number, journals each event durably, checks reps against the spec and redraws the live view.
 
-The session connects with bleak (one `BleakClient` per connection, in `async with`), syncs the
-device clock, pushes the exercise's detector thresholds, subscribes and walks the plan set by set.
-Callbacks only queue `(host_time, bytes)`; one consumer decodes, de-duplicates by sequence number,
-journals (one durable transaction per event), checks reps against the spec and redraws the view.
-A dropped link is re-established with backoff and the device replays from the last contiguous
-sequence number. Malformed notifications are journaled as faults and counted, never fatal.
-
-    session = Session(steps, journal=Journal.open(), backend=central.backend())
+    session = Session(steps_from("good-morning"), journal=Journal.open(), backend=central.backend())
     summary = asyncio.run(session.run())
 """
 from __future__ import annotations
@@ -157,7 +152,11 @@ def _params_for(spec) -> list[tuple[int, int]]:
 
 
 class Session:
-    """One live session. `run()` returns the summary dict once the plan is done or `stop()`."""
+    """One live session. `run()` returns the summary dict once the plan is done or `stop()`.
+
+    The link loop connects (one BleakClient per connection, in `async with`), replays what it
+    missed (or learns the event head the first time), asks for live data, syncs the clock, pushes
+    the exercise's thresholds and starts the set; on a dropped link it reconnects with backoff."""
 
     def __init__(self, steps: list[Step], *, journal, patient: str = "me",
                  weight_kg: float | None = None, device: str | None = None,
