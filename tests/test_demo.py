@@ -15,16 +15,19 @@ from smartbell.journal import Journal
 pytestmark = pytest.mark.skipif(not shutil.which("micropython"), reason="needs the micropython command")
 
 
-def test_demo_runs_unattended_and_says_where_everything_went(tmp_path):
+@pytest.mark.parametrize("flags,interpreter", [((), "micropython"), (("--cpython",), "python")],
+                         ids=["micropython", "cpython-fallback"])
+def test_demo_runs_unattended_and_says_where_everything_went(tmp_path, flags, interpreter):
     env = dict(os.environ, SMARTBELL_HOME=str(tmp_path / "home"))
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "smartbell.cli", "demo", "--out", str(tmp_path / "out")],
+    proc = subprocess.run([sys.executable, "-m", "smartbell.cli", "demo", "--out", str(tmp_path / "out"),
+                           *flags],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=120)
     wall_s = time.perf_counter() - t0
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert wall_s < 60
     out = proc.stdout
-    assert "firmware running on the virtual board under micropython" in out
+    assert f"firmware running on the virtual board under {interpreter}" in out
     assert out.count("[rep]") == 6 and "[link] link lost: reconnecting" in out
     assert "with 1 dropped link(s)" in out
     sid = re.search(r"journal: (\S+) \(session (\S+),", out)
