@@ -415,7 +415,8 @@ def test_user_guide_explains_every_verdict(tmp_path):
 def test_user_guide_quotes_the_logger_messages():
     logger = (ROOT / "host" / "smartbell" / "logger.py").read_text()
     text = USER_GUIDE.read_text()
-    for message in ("link lost: reconnecting", "Plan done. Well done!", "Sensor recovered."):
+    for message in ("link lost: reconnecting", "Plan done. Well done!", "Sensor recovered.",
+                    "The dumbbell restarted: carrying on."):
         assert message in logger, f"the logger no longer says {message!r}: update the user guide"
         assert message in text
 
