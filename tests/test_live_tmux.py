@@ -1,5 +1,6 @@
 """The live view in a real terminal, as a person sees it: `smartbell demo` runs inside tmux, the
 screen is read with `tmux capture-pane`, and the q key ends the session."""
+import os
 import re
 import shutil
 import subprocess
@@ -58,5 +59,34 @@ def test_demo_live_view_in_a_terminal(tmp_path):
                 break
             time.sleep(0.2)
         assert "EXIT=0" in screen and "journal:" in screen, screen
+    finally:
+        tmux("kill-session", "-t", name)
+
+
+def test_first_session_asks_the_screening_in_a_terminal(tmp_path):
+    """A person at a terminal answers the five questions once; the answers are remembered. Here
+    there is no Bluetooth, so the session then stops with one clear line."""
+    if any(os.path.exists(p) for p in ("/run/dbus/system_bus_socket", "/var/run/dbus/system_bus_socket")):
+        pytest.skip("this machine has a D-Bus system bus: bleak may find a real adapter")
+    home = tmp_path / "home"
+    name = f"sb-{uuid.uuid4().hex[:8]}"
+    tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40",
+         f"SMARTBELL_HOME={home} smartbell session --exercise good-morning; echo EXIT=$?; sleep 60")
+    try:
+        def wait_for(text):
+            for _ in range(100):
+                screen = tmux("capture-pane", "-p", "-t", name)
+                if text in screen:
+                    return screen
+                time.sleep(0.1)
+            raise AssertionError(f"{text!r} never appeared:\n{screen}")
+
+        wait_for("Is your back pain muscular")
+        for answer, next_question in [("y", "fall, an accident"), ("n", "back surgery"),
+                                      ("n", "nerve compression"), ("n", "physiotherapist"), ("y", "EXIT=")]:
+            tmux("send-keys", "-t", name, answer, "Enter")
+            screen = wait_for(next_question)
+        assert "EXIT=2" in screen and "Bluetooth is not available" in screen
+        assert '"passed": true' in (home / "screening.json").read_text()
     finally:
         tmux("kill-session", "-t", name)
