@@ -66,6 +66,9 @@ PARAMS = (
     (13, "still_mg", 30, 5, 500),           # accelerometer wobble allowed while still
     (14, "gyro_tau_ms", 1000, 50, 10000),   # accelerometer correction of the gyro attitude
     (15, "accel_tau_ms", 150, 20, 2000),    # accelerometer-only low-pass
+    (16, "signal", 0, 0, 1),                # 0: reps by angle (the target exercises)
+                                            # 1: reps by up-down cycles of the dumbbell
+    (17, "cycle_min_mm", 40, 5, 1000),      # signal 1: smallest up-down speed counted, mm/s
 )
 
 _T_FAST_MS = const(60)       # fast accel average, for stillness
@@ -82,6 +85,9 @@ _TURN_CDPS = const(2000)     # the same in centidegrees/s
 _REVERSAL_CD = const(300)    # turned back up by this much (or 1/8 of the way): a reversal
 _REBASE_PCT = const(60)      # turned back this % of the way: the rep ends, start re-learnt
 _QUIET_SP2 = const(576)      # (6 deg/s in Q2)^2: the gyro calls the dumbbell still
+_CYC_TAU_MS = const(1000)    # signal 1: leak of the velocity and position integrators
+_CYC_ENV_MS = const(2000)
+_CYC_ON_POS = const(0)    # signal 1: midline and envelope averaging
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -109,6 +115,17 @@ def _mag3(x, y, z):
     if y < z:
         y, z = z, y
     return x + ((y * 3) >> 3) + (z >> 2)
+
+
+@micropython.native
+def _clamp_rot(p):
+    # At most 0.25 rad per step (Q16): beyond that the small-angle step is meaningless anyway
+    # (a gap in the samples, or a saturated gyro).
+    if p > 16384:
+        return 16384
+    if p < -16384:
+        return -16384
+    return p
 
 
 @micropython.native
@@ -337,6 +354,8 @@ class Detector:
         self._still_q14 = (v[12] * _ONE_G) // 1000
         self._gyro_tau = v[13]
         self._accel_tau = v[14]
+        self._signal = v[15]
+        self._cyc_min = v[16] * 1000                    # um
         g = _BIAS_GATE_DPS * 4
         self._bias_gate_sp2 = g * g
 
@@ -363,6 +382,11 @@ class Detector:
         self._search_ms = 0
         self._peak_speed = 0
         self._lox = self._loy = self._loz = 0            # gravity at the lowest point since the peak
+        self._cv = self._cp = self._cmid = self._cenv = 0    # signal 1: vertical movement
+        self._cside = 0
+        self._cam = 0
+        self._c_t0 = self._c_t_far = 0
+        self._c_lin2 = self._c_speed = 0
         self._rom_last = 0                               # last two reps' range, cdeg
         self._rom_prev = 0
         self._speed = 0
@@ -421,6 +445,7 @@ class Detector:
             self._k_jerk = _gain_q16(dt, _T_JERK_MS)
             self._k_gyro = _gain_q16(dt, self._gyro_tau)
             self._k_acc = _gain_q16(dt, self._accel_tau)
+            self._k_cyc = _gain_q16(dt, _CYC_ENV_MS)
 
         # Stillness: a fast and a slow average of the accelerometer agree.
         k = self._k_fast
@@ -482,15 +507,25 @@ class Detector:
             if sp2 < _QUIET_SP2 and trust == 2:
                 still = True
             # Rotate the gravity estimate by the gyro (small angle, Q16 radians) ...
-            px = (((wx * dt) >> 4) * 1171) >> 12
-            py = (((wy * dt) >> 4) * 1171) >> 12
-            pz = (((wz * dt) >> 4) * 1171) >> 12
+            px = _clamp_rot((((wx * dt) >> 4) * 1171) >> 12)
+            py = _clamp_rot((((wy * dt) >> 4) * 1171) >> 12)
+            pz = _clamp_rot((((wz * dt) >> 4) * 1171) >> 12)
             g0 = self._gx
             g1 = self._gy
             g2 = self._gz
-            self._gx = g0 + ((g1 * pz - g2 * py) >> 16)
-            self._gy = g1 + ((g2 * px - g0 * pz) >> 16)
-            self._gz = g2 + ((g0 * py - g1 * px) >> 16)
+            g0 += (g1 * pz - g2 * py) >> 16
+            g1 += (g2 * px - g0 * pz) >> 16
+            g2 += (g0 * py - g1 * px) >> 16
+            # Keep it 1 g long: small-angle steps stretch it, and while the accelerometer is not
+            # trusted nothing else would (one Newton step of x * (3 - |x|^2) / 2).
+            m2 = (g0 >> 4) * (g0 >> 4) + (g1 >> 4) * (g1 >> 4) + (g2 >> 4) * (g2 >> 4)
+            if 786432 < m2 < 1310720:           # within ~12 % of 1 g: the cheap step converges
+                f = ((3 << 20) - m2) >> 7
+            else:                               # far off (a huge rotation in one step): exact
+                f = (1 << 24) // (isqrt(m2) + 1)
+            self._gx = (g0 * f) >> 14
+            self._gy = (g1 * f) >> 14
+            self._gz = (g2 * f) >> 14
             # ... and pull it towards the accelerometer when that can be trusted.
             if trust:
                 k = self._k_gyro if trust == 2 else self._k_gyro >> 2
@@ -550,6 +585,8 @@ class Detector:
         self._py = self._gy
         self._pz = self._gz
 
+        if self._signal:
+            flags |= self._cycle(t, ax, ay, az, dt, lin2, speed)
         if not self._anchored:
             self._search_ms += dt
             # Held still: that is the start position. Never still (continuous reps): take a
@@ -626,7 +663,7 @@ class Detector:
             b.update(t, thb, hold_still, lin2, speed, self._start_cd, self._band_cd)
             if b.out and b.th_max >= rom_thr and thb * 100 <= b.th_max * self._end_pct:
                 dur = ticks_diff(t, b.t_start)
-                if self._rep_min_ms <= dur <= self._rep_max_ms:
+                if self._rep_min_ms <= dur <= self._rep_max_ms and not self._signal:
                     self._emit_rep(b, t)
                     flags |= EV_REP
                 a.copy_ref(b)
@@ -650,7 +687,7 @@ class Detector:
             # not where it was thought to be (a new posture), so the rep ends here and the start
             # position is re-learnt from where the movement turned.
             rebase = th * 100 > a.th_max * self._end_pct
-            if dur >= self._rep_min_ms:
+            if dur >= self._rep_min_ms and not self._signal:
                 self._emit_rep(a, t)
                 flags |= EV_REP
             if rebase:
@@ -672,6 +709,60 @@ class Detector:
             self.phase = PHASE_REST
             flags |= EV_ANCHOR
         return flags
+
+    @micropython.native
+    def _cycle(self, t, ax, ay, az, dt, lin2, speed):
+        # Vertical movement of the dumbbell: acceleration along gravity, integrated twice with
+        # leaks (a band-pass), then up-down cycles counted with hysteresis against its envelope.
+        av = ((ax * self._gx + ay * self._gy + az * self._gz) >> 14) - _ONE_G
+        # Remove the slow mean first (sensor offsets, centripetal acceleration of swinging arms)
+        # so the integrators see only the movement.
+        k = self._k_cyc
+        self._cam += ((av - self._cam) * k) >> 16
+        av -= self._cam
+        v = self._cv + ((av * dt * 599) >> 10)          # um/s
+        v -= (v * dt) // _CYC_TAU_MS
+        self._cv = v
+        p = self._cp + (v * dt) // 1000                  # um
+        p -= (p * dt) // _CYC_TAU_MS
+        self._cp = p
+        k = self._k_cyc
+        self._cmid += ((p - self._cmid) * k) >> 16
+        x = (p - self._cmid) if _CYC_ON_POS else v
+        ax_ = x if x > 0 else -x
+        self._cenv += ((ax_ - self._cenv) * k) >> 16
+        hyst = self._cenv >> 1
+        if hyst < self._cyc_min >> 1:
+            hyst = self._cyc_min >> 1
+        if lin2 > self._c_lin2:
+            self._c_lin2 = lin2
+        if speed > self._c_speed:
+            self._c_speed = speed
+        if self._cside <= 0 and x > hyst:
+            self._cside = 1
+            self._c_t_far = t
+        elif self._cside >= 0 and x < -hyst:
+            was_up = self._cside == 1
+            self._cside = -1
+            dur = ticks_diff(t, self._c_t0)
+            t0 = self._c_t0
+            self._c_t0 = t
+            if was_up and self._rep_min_ms <= dur <= self._rep_max_ms:
+                self.rep_count += 1
+                self.rep_t_start_ms = t0
+                self.rep_t_far_ms = self._c_t_far
+                self.rep_t_return_ms = self._c_t_far
+                self.rep_t_end_ms = t
+                self.rep_hold_ms = 0
+                self.rep_rom_ddeg = self._a.th_max // 10
+                self.rep_peak_speed_dps = (isqrt(self._c_speed) >> 2) if self.has_gyro else self._c_speed // 100
+                self.rep_peak_accel_mg = isqrt(self._c_lin2) * 1000 // _ONE_G10
+                self._c_lin2 = 0
+                self._c_speed = 0
+                return EV_REP
+            self._c_lin2 = 0
+            self._c_speed = 0
+        return 0
 
     def _emit_rep(self, tr, t):
         self.rep_count += 1
