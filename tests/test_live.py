@@ -57,6 +57,14 @@ def test_last_rep_verdicts_and_abrupt_warning_stand_out():
     assert "ABRUPT MOVEMENT" not in later and "abrupt movements: 1" in later
 
 
+def test_checks_the_spec_does_not_apply_are_not_shown_as_failures():
+    rep = {"rep": 3, "rom_deg": 40.0, "check_rom": "ok", "check_hold": "-", "check_weight": "-",
+           "verdict": "ok"}
+    text = screen(holding_state(last_rep=rep))
+    assert "LAST REP  OK" in text and re.search(r"rom\s+ok", text)
+    assert "✗" not in text and not re.search(r"hold\s+[✗-]", text) and "weight" not in text
+
+
 def test_connection_battery_and_keys_are_shown():
     text = screen(holding_state(connection="reconnecting (attempt 2)", battery_pct=12, malformed=3))
     assert "reconnecting (attempt 2)" in text and "battery 12%" in text and "bad packets: 3" in text
