@@ -88,6 +88,7 @@ _QUIET_SP2 = const(576)      # (6 deg/s in Q2)^2: the gyro calls the dumbbell st
 _CYC_TAU_MS = const(1000)    # signal 1: leak of the velocity and position integrators
 _CYC_ENV_MS = const(2000)
 _CYC_ON_POS = const(0)    # signal 1: midline and envelope averaging
+_SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -196,6 +197,10 @@ class _Track:
         self.th_base = 0
         self.th_lo = 0
         self.t_max = t
+        self.settling = False
+        self.t_cross = t
+        self.set_lo = 0
+        self.set_t_lo = t
         self.peak_lin2 = 0
         self.peak_speed = 0
         self.seg_on = False       # a still segment near the far end is running
@@ -221,7 +226,8 @@ class _Track:
         just ended at the far end (ms), or -1."""
         ended = -1
         if not self.out:
-            if th < (start_cd >> 2):
+            # The rep starts when the dumbbell last was still (or, never still, last near home).
+            if still_now or th < (start_cd >> 3):
                 self.t_leave = t
             if th > start_cd:
                 self.out = True
@@ -367,6 +373,8 @@ class Detector:
         self._t = 0
         self._dt = 0
         self._k_dt = -1
+        self._k_fast = self._k_slow = self._k_bias = self._k_rate = self._k_jerk = 0
+        self._k_gyro = self._k_acc = self._k_cyc = 0
         self._gx = self._gy = self._gz = 0               # gravity estimate, Q14
         self._fx = self._fy = self._fz = 0               # fast accel average (stillness)
         self._sx = self._sy = self._sz = 0               # slow accel average
@@ -672,6 +680,26 @@ class Detector:
                 self.phase = PHASE_REST
                 return flags | EV_ANCHOR
         dur = ticks_diff(t, a.t_start)
+        if a.settling:
+            # Back near the start: the rep ends when the dumbbell comes to rest, turns round into
+            # the next rep, or after _SETTLE_MS, whichever is first (the end time is then close to
+            # the true end of the movement, not the moment it crossed end_pct on the way).
+            if th < a.set_lo:
+                a.set_lo = th
+                a.set_t_lo = t
+            waited = ticks_diff(t, a.t_cross) >= _SETTLE_MS
+            turned = th - a.set_lo >= _REVERSAL_CD
+            if not (hold_still or waited or turned):
+                self.phase = PHASE_RETURN
+                return flags
+            t_end = a.set_t_lo if turned else t
+            if ticks_diff(t_end, a.t_start) >= self._rep_min_ms and not self._signal:
+                self._emit_rep(a, t_end)
+                flags |= EV_REP
+            a.reset(t)
+            self._b_armed = False
+            self.phase = PHASE_REST
+            return flags
         if th <= a.th_lo:
             self._lox = self._gx
             self._loy = self._gy
@@ -687,6 +715,13 @@ class Detector:
             # not where it was thought to be (a new posture), so the rep ends here and the start
             # position is re-learnt from where the movement turned.
             rebase = th * 100 > a.th_max * self._end_pct
+            if not rebase:
+                a.settling = True
+                a.t_cross = t
+                a.set_lo = th
+                a.set_t_lo = t
+                self.phase = PHASE_RETURN
+                return flags
             if dur >= self._rep_min_ms and not self._signal:
                 self._emit_rep(a, t)
                 flags |= EV_REP
