@@ -167,3 +167,39 @@ def test_rest_between_sets_is_counted_down(tmp_path, monkeypatch):
     assert messages[-1] == "Set 1 done. Rest: 0 s left, then set 2."
     assert len(messages) == 61 and sum(slept) == 60
     assert started == ["Set 1 done. Rest: 0 s left, then set 2."]   # the next set after the rest
+
+
+def status_packet(seq, t_ms, code, detail=1, value=1):
+    return P.encode({"type": "status", "seq": seq, "t_ms": t_ms, "code": code, "detail": detail,
+                     "value": value})
+
+
+def test_sets_started_and_stopped_with_the_device_button_are_followed(tmp_path):
+    import asyncio
+
+    async def scenario():
+        s, j = make_session(tmp_path)
+        s.auto = False
+        now = time.time()
+        s.handle_packet(now, status_packet(0, 1_000, P.ST_SET_STARTED, value=1))
+        assert s.state.in_set and s.state.set_no == 1 and s.state.reps == 0
+        s.handle_packet(now, rep_packet(1, 1, 8_000))
+        s.handle_packet(now, status_packet(2, 9_000, P.ST_SET_STOPPED, value=1))
+        await asyncio.sleep(0)                   # the end-of-set message is a task
+        assert not s.state.in_set and s.state.reps == 1
+        assert "Set 1 done" in s.state.message and "button" in s.state.message
+        s.handle_packet(now, status_packet(2, 9_000, P.ST_SET_STOPPED, value=1))   # replayed
+        s.handle_packet(now, rep_packet(3, 1, 12_000))           # between sets: in no set
+        s.handle_packet(now, status_packet(4, 20_000, P.ST_SET_STARTED, value=2))
+        s.handle_packet(now, rep_packet(5, 1, 25_000))
+        assert s.state.in_set and s.state.set_no == 2 and s.state.reps == 1
+        reps = j.events(s.session_id, type="rep")
+        assert list(reps["set_no"]) == [1, 0, 2]
+        # a set this logger is itself starting or stopping is not counted a second time
+        s._set_busy = True
+        s.handle_packet(now, status_packet(6, 30_000, P.ST_SET_STOPPED, value=1))
+        assert s.state.in_set and s.state.set_no == 2
+        s._set_busy = False
+        s.handle_packet(now, status_packet(7, 31_000, P.ST_SET_STARTED, value=3))
+        assert s.state.set_no == 2 and [r.set_no for r in s.set_ranges] == [1, 2]
+    asyncio.run(scenario())

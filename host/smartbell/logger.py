@@ -451,16 +451,18 @@ class Session:
             resp = await self._command("start", check=False)
             if resp["code"] not in (P.OK, P.E_STATE):   # E_STATE: it already is in a set
                 raise ble.CommandRefused(f"device refused 'start': {resp['status']}", resp["status"])
-            st = self.state
-            st.set_no += 1
-            st.reps = 0
-            st.in_set = True
-            st.message = ""
-            self.set_ranges.append(SetRange(self.step.name, st.set_no, resp["t_ms"],
-                                            epoch=self.seq.epochs))
+            self._open_set(resp["t_ms"])
             self._render(force=True)
         finally:
             self._set_busy = False
+
+    def _open_set(self, t_ms: int) -> None:
+        st = self.state
+        st.set_no += 1
+        st.reps = 0
+        st.in_set = True
+        st.message = ""
+        self.set_ranges.append(SetRange(self.step.name, st.set_no, t_ms, epoch=self.seq.epochs))
 
     async def _stop_set(self) -> None:
         if not self.state.in_set or self._set_busy:
@@ -483,7 +485,7 @@ class Session:
         if st.set_no < (step.sets or 1):
             if not self.auto:
                 st.message = (f"Set {st.set_no} done. Rest {step.rest_s:g} s, then press space "
-                              f"for set {st.set_no + 1}.")
+                              f"or the dumbbell's button for set {st.set_no + 1}.")
                 self._render(force=True)
                 return
             await self._rest(f"Set {st.set_no} done. Rest", f"then set {st.set_no + 1}.")
@@ -515,9 +517,13 @@ class Session:
             left -= 1.0
 
     async def _next_exercise(self) -> None:
-        if self.state.in_set:
-            resp = await self._command("stop", check=False)
-            self._close_set(resp["t_ms"])
+        if self.state.in_set and not self._set_busy:
+            self._set_busy = True        # the device's own "set stopped" is this stop, not a button
+            try:
+                resp = await self._command("stop", check=False)
+                self._close_set(resp["t_ms"])
+            finally:
+                self._set_busy = False
         if self.step_index + 1 >= len(self.steps):
             self.stop()
             return
@@ -643,12 +649,27 @@ class Session:
             st.abrupt_until = time.monotonic() + ABRUPT_BANNER_S
         elif kind == "status":
             name = pkt["status"]
-            if name == "low_battery":
+            if name in ("set_started", "set_stopped"):
+                self._device_set(name == "set_started", pkt["t_ms"])
+            elif name == "low_battery":
                 st.message = f"Battery low ({pkt['value']} mV): charge the dumbbell after this set."
             elif name == "fault":
                 st.message = f"Sensor problem ({pkt.get('fault')}): the dumbbell is recovering..."
             elif name == "recovered":
                 st.message = "Sensor recovered."
+
+    def _device_set(self, started: bool, t_ms: int) -> None:
+        """The device started or stopped a set by itself (its button). A set this logger started
+        or stopped is already in that state (or is being changed: `_set_busy`), so only a change
+        the logger did not make moves it; the device's time bounds the set's reps."""
+        st = self.state
+        if self._set_busy or st.in_set == started or self._done.is_set():
+            return
+        if started:
+            self._open_set(t_ms)
+            return
+        self._close_set(t_ms)
+        self._spawn(self._after_set())
 
     def _check(self, exercise: str, rep: dict) -> None:
         spec = next(s.spec for s in self.steps if s.name == exercise)
