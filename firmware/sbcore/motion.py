@@ -364,17 +364,28 @@ class Detector:
         self._cyc_min = v[16] * 1000                    # um
         g = _BIAS_GATE_DPS * 4
         self._bias_gate_sp2 = g * g
+        if hasattr(self, "_k_dt"):
+            self._set_gains(self._k_dt)      # the gyro/accel time constants may have changed
 
     # -- state -------------------------------------------------------------------------------
+    def _set_gains(self, dt):
+        self._k_dt = dt
+        self._k_fast = _gain_q16(dt, _T_FAST_MS)
+        self._k_slow = _gain_q16(dt, _T_SLOW_MS)
+        self._k_bias = _gain_q16(dt, _T_BIAS_MS)
+        self._k_rate = _gain_q16(dt, _T_RATE_MS) >> 2   # Q14
+        self._k_jerk = _gain_q16(dt, _T_JERK_MS)
+        self._k_gyro = _gain_q16(dt, self._gyro_tau)
+        self._k_acc = _gain_q16(dt, self._accel_tau)
+        self._k_cyc = _gain_q16(dt, _CYC_ENV_MS)
+
     def reset(self):
         """Forget everything learnt except the parameters and the gyro bias."""
         self._derive()
         self._n = 0
         self._t = 0
         self._dt = 0
-        self._k_dt = -1
-        self._k_fast = self._k_slow = self._k_bias = self._k_rate = self._k_jerk = 0
-        self._k_gyro = self._k_acc = self._k_cyc = 0
+        self._set_gains(10)
         self._gx = self._gy = self._gz = 0               # gravity estimate, Q14
         self._fx = self._fy = self._fz = 0               # fast accel average (stillness)
         self._sx = self._sy = self._sz = 0               # slow accel average
@@ -438,44 +449,41 @@ class Detector:
             self._a.reset(t)
             self._b.reset(t)
             return 0
-        dt = ticks_diff(t, self._t)
+        # ticks_diff, inlined: this is the hottest line of the firmware
+        dt = ((t - self._t + 0x20000000) & 0x3FFFFFFF) - 0x20000000
         self._t = t
         if dt < 1:
             dt = 1
         elif dt > 200:
             dt = 200
-        if dt != self._k_dt:                 # gains depend on dt only: recompute on change
-            self._k_dt = dt
-            self._k_fast = _gain_q16(dt, _T_FAST_MS)
-            self._k_slow = _gain_q16(dt, _T_SLOW_MS)
-            self._k_bias = _gain_q16(dt, _T_BIAS_MS)
-            self._k_rate = _gain_q16(dt, _T_RATE_MS) >> 2   # Q14
-            self._k_jerk = _gain_q16(dt, _T_JERK_MS)
-            self._k_gyro = _gain_q16(dt, self._gyro_tau)
-            self._k_acc = _gain_q16(dt, self._accel_tau)
-            self._k_cyc = _gain_q16(dt, _CYC_ENV_MS)
+        kdt = self._k_dt
+        # Smoothing gains depend on dt only; timestamp jitter of +-25 % does not warrant new ones.
+        if dt > kdt + (kdt >> 2) or dt < kdt - (kdt >> 2):
+            self._set_gains(dt)
 
-        # Stillness: a fast and a slow average of the accelerometer agree.
+        # Stillness: a fast and a slow average of the accelerometer agree. (State is copied to
+        # locals and back: attribute access is the dominant cost on MicroPython.)
         k = self._k_fast
-        self._fx += ((ax - self._fx) * k) >> 16
-        self._fy += ((ay - self._fy) * k) >> 16
-        self._fz += ((az - self._fz) * k) >> 16
+        fx = self._fx
+        fy = self._fy
+        fz = self._fz
+        fx += ((ax - fx) * k) >> 16
+        fy += ((ay - fy) * k) >> 16
+        fz += ((az - fz) * k) >> 16
+        self._fx = fx
+        self._fy = fy
+        self._fz = fz
         k = self._k_slow
-        self._sx += ((ax - self._sx) * k) >> 16
-        self._sy += ((ay - self._sy) * k) >> 16
-        self._sz += ((az - self._sz) * k) >> 16
-        d = self._fx - self._sx
-        dev = d if d > 0 else -d
-        d = self._fy - self._sy
-        if d < 0:
-            d = -d
-        if d > dev:
-            dev = d
-        d = self._fz - self._sz
-        if d < 0:
-            d = -d
-        if d > dev:
-            dev = d
+        sx = self._sx
+        sy = self._sy
+        sz = self._sz
+        sx += ((ax - sx) * k) >> 16
+        sy += ((ay - sy) * k) >> 16
+        sz += ((az - sz) * k) >> 16
+        self._sx = sx
+        self._sy = sy
+        self._sz = sz
+        dev = _mag3(fx - sx, fy - sy, fz - sz)
         still = dev < self._still_q14
 
         # Accelerometer magnitude, Q10: readings far from 1 g are not trusted for attitude.
@@ -490,23 +498,33 @@ class Detector:
             d = -d
         trust = 2 if d < 200000 else (1 if d < 650000 else 0)
 
+        g0 = self._gx
+        g1 = self._gy
+        g2 = self._gz
         sp2 = 0
+        still_for = self._still_for
         if self.has_gyro:
             gm = self._gmul
-            wx = ((gx * gm) >> 12) - (self._bx >> 6)      # Q6 deg/s, bias removed
-            wy = ((gy * gm) >> 12) - (self._by >> 6)
-            wz = ((gz * gm) >> 12) - (self._bz >> 6)
+            rx = (gx * gm) >> 12                          # Q6 deg/s
+            ry = (gy * gm) >> 12
+            rz = (gz * gm) >> 12
+            bx = self._bx
+            by = self._by
+            bz = self._bz
+            wx = rx - (bx >> 6)                           # bias removed
+            wy = ry - (by >> 6)
+            wz = rz - (bz >> 6)
             qx = wx >> 4
             qy = wy >> 4
             qz = wz >> 4
             sp2 = qx * qx + qy * qy + qz * qz             # (Q2 deg/s)^2
             if still and sp2 < self._bias_gate_sp2:
-                if self._still_for >= 300:     # learn the bias only from accelerometer-still time
+                if still_for >= 300:     # learn the bias only from accelerometer-still time
                     k = self._k_bias
-                    self._bx += ((((gx * gm) >> 12) << 6) - self._bx) * k >> 16
-                    self._by += ((((gy * gm) >> 12) << 6) - self._by) * k >> 16
-                    self._bz += ((((gz * gm) >> 12) << 6) - self._bz) * k >> 16
-                    if not self.calibrated and self._still_for >= 1500:
+                    self._bx = bx + (((rx << 6) - bx) * k >> 16)
+                    self._by = by + (((ry << 6) - by) * k >> 16)
+                    self._bz = bz + (((rz << 6) - bz) * k >> 16)
+                    if not self.calibrated and still_for >= 1500:
                         self.calibrated = True
                         flags |= EV_CALIBRATED
             else:
@@ -515,12 +533,13 @@ class Detector:
             if sp2 < _QUIET_SP2 and trust == 2:
                 still = True
             # Rotate the gravity estimate by the gyro (small angle, Q16 radians) ...
-            px = _clamp_rot((((wx * dt) >> 4) * 1171) >> 12)
-            py = _clamp_rot((((wy * dt) >> 4) * 1171) >> 12)
-            pz = _clamp_rot((((wz * dt) >> 4) * 1171) >> 12)
-            g0 = self._gx
-            g1 = self._gy
-            g2 = self._gz
+            px = (((wx * dt) >> 4) * 1171) >> 12
+            py = (((wy * dt) >> 4) * 1171) >> 12
+            pz = (((wz * dt) >> 4) * 1171) >> 12
+            if px > 16384 or px < -16384 or py > 16384 or py < -16384 or pz > 16384 or pz < -16384:
+                px = _clamp_rot(px)
+                py = _clamp_rot(py)
+                pz = _clamp_rot(pz)
             g0 += (g1 * pz - g2 * py) >> 16
             g1 += (g2 * px - g0 * pz) >> 16
             g2 += (g0 * py - g1 * px) >> 16
@@ -531,31 +550,35 @@ class Detector:
                 f = ((3 << 20) - m2) >> 7
             else:                               # far off (a huge rotation in one step): exact
                 f = (1 << 24) // (isqrt(m2) + 1)
-            self._gx = (g0 * f) >> 14
-            self._gy = (g1 * f) >> 14
-            self._gz = (g2 * f) >> 14
+            g0 = (g0 * f) >> 14
+            g1 = (g1 * f) >> 14
+            g2 = (g2 * f) >> 14
             # ... and pull it towards the accelerometer when that can be trusted.
             if trust:
                 k = self._k_gyro if trust == 2 else self._k_gyro >> 2
-                self._gx += ((ax - self._gx) * k) >> 16
-                self._gy += ((ay - self._gy) * k) >> 16
-                self._gz += ((az - self._gz) * k) >> 16
+                g0 += ((ax - g0) * k) >> 16
+                g1 += ((ay - g1) * k) >> 16
+                g2 += ((az - g2) * k) >> 16
         elif trust:
             k = self._k_acc if trust == 2 else self._k_acc >> 2
-            self._gx += ((ax - self._gx) * k) >> 16
-            self._gy += ((ay - self._gy) * k) >> 16
-            self._gz += ((az - self._gz) * k) >> 16
+            g0 += ((ax - g0) * k) >> 16
+            g1 += ((ay - g1) * k) >> 16
+            g2 += ((az - g2) * k) >> 16
+        self._gx = g0
+        self._gy = g1
+        self._gz = g2
 
         if still:
-            self._still_for += dt
+            still_for += dt
         else:
-            self._still_for = 0
+            still_for = 0
+        self._still_for = still_for
         self.still = still
 
         # Linear acceleration (Q10) and jerk (g/s, from a lightly smoothed accelerometer).
-        lx = a10x - (self._gx >> 4)
-        ly = a10y - (self._gy >> 4)
-        lz = a10z - (self._gz >> 4)
+        lx = a10x - (g0 >> 4)
+        ly = a10y - (g1 >> 4)
+        lz = a10z - (g2 >> 4)
         lin2 = lx * lx + ly * ly + lz * lz
         k = self._k_jerk
         dx = ((ax - self._jx) * k) >> 16
@@ -565,7 +588,8 @@ class Detector:
         self._jy += dy
         self._jz += dz
         jerk = _mag3(dx, dy, dz) * 1000 // (dt << 14)     # g/s
-        flags |= self._abrupt(t, lin2, jerk)
+        if self._ab_on or lin2 > self._abrupt_lin2 or jerk > self._abrupt_jerk:
+            flags |= self._abrupt(t, lin2, jerk)
 
         if self.has_gyro:
             speed = sp2
