@@ -421,6 +421,29 @@ print("READV", tr.advertising is not None)
         assert "READV True" in out, out
 
 
+def test_led_flashes_briefly_while_connected_and_the_sensor_loop_keeps_up(trace_bin):
+    code = PRELUDE % str(trace_bin[0]) + r"""
+a, m, tr = board.build(imus.FileSource(PATH), "MPU6050", 100)
+led = machine.pin(2)
+board.run(a, seconds=3)
+print("ADV", led.high_total_ms(), led.changes)
+host = Host(tr); host.connect()
+board.run(a, seconds=1)
+h0, c0, s0 = led.high_total_ms(), led.changes, a.samples
+led.longest_high_ms = 0
+board.run(a, seconds=20)
+print("CONN", led.high_total_ms() - h0, led.changes - c0, led.longest_high_ms, a.samples - s0)
+"""
+    for out in run_both(code, heapsize=APP_HEAP):
+        adv = [int(x) for x in out.split("ADV ")[1].split()[:2]]
+        assert 200 <= adv[0] <= 400 and adv[1] >= 5, out      # 100 ms a second, advertising
+        on_ms, changes, longest_ms, samples = [int(x) for x in out.split("CONN ")[1].split()[:4]]
+        # 20 s connected: ten flashes of about 50 ms (the pattern runs on 20 ms steps), not on
+        assert 9 <= changes // 2 <= 11 and 40 <= longest_ms <= 60, out
+        assert 400 <= on_ms <= 660, out                        # ~2.5 % duty instead of 100 %
+        assert samples >= 1995, out                            # 100 Hz kept throughout
+
+
 def test_watchdog_button_and_battery():
     code = r"""
 import board, imus, machine

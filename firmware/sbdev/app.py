@@ -37,6 +37,8 @@ _DETECT_RETRY_MS = const(2000)
 _STUCK_RETRY_MS = const(2000)
 _SENSOR_STALL_MS = const(3000)    # no sensor loop this long: stop feeding the watchdog
 _BATTERY_MS = const(10000)
+_LED_FLASH_MS = const(50)          # connected: one flash this long ...
+_LED_CONNECTED_PERIOD_MS = const(2000)   # ... this often
 _LOW_BATTERY_MV = const(3400)
 _RESP_SLOTS = const(8)
 _LIVE_BUF = const(244)
@@ -151,6 +153,7 @@ class App:
         self.led = None
         self._led_on = 1 if cfg["led_active_high"] else 0
         self._identify_until = 0
+        self._led_lit = 0
         self.button = None
         self._btn_prev = 1
         self._btn_t = 0
@@ -411,6 +414,8 @@ class App:
                 and ticks_diff(now, self._hold_until) >= 0):
             self.ev_cursor = self._connect_seq
         self._pump()
+        if self.led is not None:
+            self.led_step(now)
 
     def _pump(self):
         radio = self.radio
@@ -593,21 +598,27 @@ class App:
         return reps
 
     # -- housekeeping: LED, button, battery, watchdog ------------------------------------------
+    def led_step(self, now):
+        """The status LED's pattern, from the clock alone (no sleeps: the sensor loop never
+        waits on it). Every 20 ms so a 50 ms flash is possible; writes the pin only on a change."""
+        if ticks_diff(self._identify_until, now) > 0:
+            on = (now // 100) & 1          # identify: 5 Hz blink
+        elif self.radio.conn is not None:
+            # a steady LED would draw ~4 mA for the whole session: a short flash is enough
+            on = 1 if now % _LED_CONNECTED_PERIOD_MS < _LED_FLASH_MS else 0
+        elif self.fault:
+            on = (now // 250) & 1
+        else:
+            on = 1 if now % 1000 < 100 else 0
+        if on != self._led_lit:
+            self._led_lit = on
+            self.led.value(self._led_on if on else 1 - self._led_on)
+
     def housekeeping(self):
         now = self.now()
         if self.wdt is not None and ticks_diff(now, self._sensor_ran) < _SENSOR_STALL_MS:
             # fed only while the sensor loop runs: if it died, the watchdog restarts the board
             self.wdt.feed()
-        if self.led is not None:
-            if ticks_diff(self._identify_until, now) > 0:
-                on = (now // 100) & 1          # identify: 5 Hz blink
-            elif self.radio.conn is not None:
-                on = 1
-            elif self.fault:
-                on = (now // 250) & 1
-            else:
-                on = 1 if now % 1000 < 100 else 0
-            self.led.value(self._led_on if on else 1 - self._led_on)
         if self.button is not None:
             v = self.button.value()
             if v != self._btn_prev and ticks_diff(now, self._btn_t) >= _BUTTON_DEBOUNCE_MS:

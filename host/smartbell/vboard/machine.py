@@ -62,6 +62,11 @@ class Pin:
         self._handler = None
         self._trigger = 0
         self.changes = 0           # output changes so far (a blinking LED counts up)
+        # virtual ms spent high and the longest high pulse: an LED's duty cycle without a log
+        # that would grow in the heap the firmware is measured in
+        self.high_ms = 0
+        self.longest_high_ms = 0
+        self._since_ms = vclock.now_us() // 1000
         if value is not None:
             self.value(value)
         _pins[id] = self
@@ -72,6 +77,13 @@ class Pin:
         v = 1 if v else 0
         if v != self._value:
             self.changes += 1
+            now = vclock.now_us() // 1000
+            if self._value:
+                held = now - self._since_ms
+                self.high_ms += held
+                if held > self.longest_high_ms:
+                    self.longest_high_ms = held
+            self._since_ms = now
         self._value = v
 
     __call__ = value
@@ -85,6 +97,10 @@ class Pin:
     def irq(self, handler=None, trigger=3):
         self._handler = handler
         self._trigger = trigger
+
+    def high_total_ms(self):
+        """Virtual ms this pin has been high, up to now."""
+        return self.high_ms + (vclock.now_us() // 1000 - self._since_ms if self._value else 0)
 
     def _drive(self, v):
         """Test side: an external signal sets this input (and fires its IRQ on an edge)."""
