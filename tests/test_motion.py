@@ -1,0 +1,367 @@
+"""The motion detector (sbcore.motion): same results under MicroPython and CPython, no allocation
+per sample, and the behaviour the product promises, checked against the simulator's ground truth.
+
+Traces are regenerated deterministically from seeds (the simulator is seeded), then turned into
+the int16 samples and device ticks the firmware would see (`smartbell.analyze.to_raw`).
+"""
+import importlib.util
+import math
+
+import pytest
+
+from sbcore.compat import TICKS_PERIOD, ticks_diff
+from sbcore.motion import EV_ABRUPT, EV_HOLD, EV_REP, PARAMS, Detector
+from smartbell.analyze import ACCEL_LSB_PER_G, GYRO_LSB_PER_DPS, Trace, make_detector, to_raw
+from smartbell.simulate import simulate
+from smartbell.spec import load_spec
+
+from mpy import ROOT
+
+MATCH_S = 0.3
+MASK = TICKS_PERIOD - 1
+
+
+def _cost_module():
+    spec = importlib.util.spec_from_file_location("firmware_cost", ROOT / "tests" / "benchmarks" / "firmware_cost.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+cost = _cost_module()
+
+
+def raw(trace, tick0_ms=0):
+    t_ms, acc, gyr = to_raw(Trace(trace.t_s, trace.accel_g, trace.gyro_dps))
+    return (((t_ms + tick0_ms) & MASK).tolist(), acc.tolist(), None if gyr is None else gyr.tolist())
+
+
+def run(trace, spec="good-morning", *, tick0_ms=0, params=None, det=None, start=0, stop=None):
+    """Step a trace through a Detector in-process; events as dicts with times in device ticks."""
+    t_ms, acc, gyr = raw(trace, tick0_ms)
+    if det is None:
+        det = make_detector(load_spec(spec), gyr is not None)
+        for name, value in (params or {}).items():
+            det.set_param(name, value)
+    events = []
+    for i in range(start, len(t_ms) if stop is None else stop):
+        g = gyr[i] if gyr is not None else (0, 0, 0)
+        fl = det.step(t_ms[i], acc[i][0], acc[i][1], acc[i][2], g[0], g[1], g[2])
+        if fl & EV_REP:
+            events.append({"type": "rep", "i": i, "n": det.rep_count, "start": det.rep_t_start_ms,
+                           "far": det.rep_t_far_ms, "ret": det.rep_t_return_ms, "end": det.rep_t_end_ms,
+                           "rom_ddeg": det.rep_rom_ddeg, "hold_ms": det.rep_hold_ms,
+                           "speed": det.rep_peak_speed_dps, "accel_mg": det.rep_peak_accel_mg})
+        if fl & EV_HOLD:
+            events.append({"type": "hold", "i": i, "start": det.hold_t_start_ms, "hold_ms": det.hold_ms,
+                           "angle_ddeg": det.hold_angle_ddeg})
+        if fl & EV_ABRUPT:
+            events.append({"type": "abrupt", "i": i, "t": det.abrupt_t_ms, "peak_mg": det.abrupt_peak_mg,
+                           "jerk": det.abrupt_jerk_gps})
+    return det, events
+
+
+def reps_of(events):
+    return [e for e in events if e["type"] == "rep"]
+
+
+# -- parity: MicroPython (56wK heap, .mpy) and CPython give identical streams ---------------------
+
+PARITY = {
+    # name: (exercise, reps, seed, rate, messy, gyro, spec, tick0)
+    "gm-clean-200hz": ("good-morning", 3, 11, 200.0, False, True, "good-morning", 0),
+    "hyper-messy-accel-only": ("hyperextension", 3, 12, 100.0, True, False, "hyperextension", 0),
+    "gm-generic-tick-wrap": ("good-morning", 3, 13, 50.0, True, True, "generic", TICKS_PERIOD - 9000),
+}
+
+
+@pytest.fixture(scope="module")
+def vectors(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("motion-vectors")
+    out = {}
+    for name, (ex, reps, seed, rate, messy, gyro, spec, tick0) in PARITY.items():
+        tr = simulate(ex, reps, seed=seed, rate_hz=rate, messy=messy, gyro=gyro)
+        out[name] = (tr, spec, tick0, cost.vectors_from_trace(tmp / f"{name}.bin", tr, spec, tick0_ms=tick0))
+    return out
+
+
+@pytest.mark.parametrize("name", list(PARITY))
+def test_micropython_and_cpython_give_identical_event_streams(vectors, name):
+    tr, spec, tick0, path = vectors[name]
+    mpy = cost.run_runner(path, "events", interpreter="micropython").splitlines()
+    cpy = cost.run_runner(path, "events", interpreter="cpython").splitlines()
+    assert mpy == cpy
+    # Not vacuous: the whole trace went through, and the stream agrees with an in-process run.
+    assert mpy[-1].startswith(f"end {len(tr.t_s)} samples, ")
+    _, events = run(tr, spec, tick0_ms=tick0)
+    assert len([ln for ln in mpy if " rep " in ln]) == len(reps_of(events)) > 0
+    assert len([ln for ln in mpy if " abrupt " in ln]) == len([e for e in events if e["type"] == "abrupt"])
+
+
+def test_parity_vectors_cover_every_event_kind(vectors):
+    kinds = set()
+    for tr, spec, tick0, _ in vectors.values():
+        kinds |= {e["type"] for e in run(tr, spec, tick0_ms=tick0)[1]}
+    assert kinds == {"rep", "hold", "abrupt"}
+
+
+@pytest.mark.parametrize("name", ["hyper-messy-accel-only", "gm-generic-tick-wrap"])
+def test_step_allocates_nothing_with_the_heap_locked(vectors, name):
+    tr, spec, tick0, path = vectors[name]
+    out = cost.run_runner(path, "lock", interpreter="micropython").strip()
+    assert "MemoryError" not in out
+    _, events = run(tr, spec, tick0_ms=tick0)
+    assert out == f"locked {len(tr.t_s)} samples, {len(reps_of(events))} reps, 0 bytes"
+
+
+def test_heap_lock_runner_detects_an_allocation(tmp_path):
+    # The lock test must be able to fail: a detector subclass that allocates in step().
+    tr = simulate("good-morning", 1, seed=3, rate_hz=50.0)
+    path = cost.vectors_from_trace(tmp_path / "v.bin", tr, "good-morning")
+    script = cost.runner_path(tmp_path)
+    script.write_text(script.read_text().replace(
+        "from sbcore.motion import Detector,",
+        "from sbcore.motion import Detector as _D,\n"
+        "class Detector(_D):\n"
+        "    def step(self, *a):\n"
+        "        self.last = list(a)\n"
+        "        return _D.step(self, *a)\n"
+        "from sbcore.motion import"))
+    from fakes.mpybuild import build_mpy
+    from mpy import run_micropython
+    out = run_micropython(script=script, args=(path, "lock"), extra_path=(build_mpy(),)).stdout.decode()
+    assert out.startswith("MemoryError in block at sample 0")
+
+
+# -- behaviour against the simulator's truth ------------------------------------------------------
+
+def _case(ex, messy, gyro, seed, xfail=None):
+    marks = [pytest.mark.xfail(strict=True, reason=xfail)] if xfail else []
+    return pytest.param(ex, messy, gyro, seed, marks=marks,
+                        id=f"{ex}-{'messy' if messy else 'clean'}-{'gyro' if gyro else 'accel'}-{seed}")
+
+
+COUNT_CASES = [
+    _case("good-morning", False, True, 1), _case("good-morning", False, True, 2),
+    _case("good-morning", True, True, 1),
+    _case("good-morning", True, True, 2, xfail="anchors on the floor before the pick-up: the pick-up "
+          "becomes a rep and every rep after it is out of phase (6 found, 5 true)"),
+    _case("good-morning", False, False, 1), _case("good-morning", False, False, 2),
+    _case("good-morning", True, False, 1, xfail="accel-only, messy: one extra rep across a pause "
+          "(6 found, 5 true)"),
+    _case("good-morning", True, False, 2, xfail="accel-only, messy: same floor-anchoring failure as "
+          "the gyro trace of seed 2 (6 found, 5 true)"),
+    _case("hyperextension", False, True, 1), _case("hyperextension", True, True, 1),
+    _case("hyperextension", True, True, 2), _case("hyperextension", False, False, 1),
+    _case("hyperextension", True, False, 1, xfail="accel-only, messy: a rep missed (4 found, 5 true)"),
+    _case("hyperextension", True, False, 2),
+]
+
+_SIM = {}
+
+
+def sim(ex, messy, gyro, seed, reps=5):
+    key = (ex, messy, gyro, seed, reps)
+    if key not in _SIM:
+        tr = simulate(ex, reps, seed=seed, messy=messy, gyro=gyro)
+        _SIM[key] = (tr, run(tr, ex)[1])
+    return _SIM[key]
+
+
+def match_reps(trace, events):
+    """Pairs (truth, detected) where the detected rep's span covers the true rep's far end."""
+    det = [(r["start"] / 1000, r["end"] / 1000, r) for r in reps_of(events)]
+    pairs = []
+    for truth in trace.truth["reps"]:
+        mid = (truth["far_s"] + truth["return_s"]) / 2
+        hits = [r for s, e, r in det if s <= mid <= e]
+        pairs.append((truth, hits))
+    return pairs
+
+
+@pytest.mark.parametrize("ex,messy,gyro,seed", COUNT_CASES)
+def test_reps_counted_one_to_one_with_the_truth(ex, messy, gyro, seed):
+    tr, events = sim(ex, messy, gyro, seed)
+    reps = reps_of(events)
+    assert len(reps) == tr.truth["rep_count"] == 5
+    # One detected rep per true rep, in time: partial dips, pauses, pick-up and set-down (all
+    # present in every messy trace) produced none of their own.
+    assert all(len(hits) == 1 for _, hits in match_reps(tr, events))
+    assert [r["n"] for r in reps] == [1, 2, 3, 4, 5]
+
+
+def test_messy_traces_contain_the_distractors():
+    tr, _ = sim("good-morning", True, True, 1)
+    t = tr.truth
+    assert t["pickup"] and t["setdown"] and t["partial_dips"] and t["pauses"]
+
+
+@pytest.mark.parametrize("ex", ["good-morning", "hyperextension"])
+def test_pick_up_and_set_down_alone_are_not_reps(ex):
+    tr = simulate(ex, 0, seed=4, messy=True)
+    assert tr.truth["pickup"] and tr.truth["setdown"]
+    assert reps_of(run(tr, ex)[1]) == []
+
+
+@pytest.mark.parametrize("ex,messy,gyro,seed", [c for c in COUNT_CASES if c.values[2] and not c.marks])
+def test_hold_within_0_3_s_of_the_truth(ex, messy, gyro, seed):
+    tr, events = sim(ex, messy, gyro, seed)
+    for truth, hits in match_reps(tr, events):
+        assert abs(hits[0]["hold_ms"] / 1000 - truth["hold_s"]) <= 0.3, truth
+
+
+@pytest.mark.parametrize("ex,messy,gyro,seed", [
+    _case("good-morning", False, True, 1), _case("good-morning", True, True, 1),
+    _case("hyperextension", True, True, 1), _case("hyperextension", True, True, 2),
+    _case("hyperextension", False, False, 1), _case("hyperextension", True, False, 2),
+    _case("good-morning", False, False, 1, xfail="accel-only: a false abrupt event while resting "
+          "near 11.7 s (precision)"),
+    _case("hyperextension", True, False, 1, xfail="accel-only, messy: false abrupt events during "
+          "the pick-up and the set-down (precision)"),
+])
+def test_abrupt_events_found_at_the_injected_times(ex, messy, gyro, seed):
+    tr, events = sim(ex, messy, gyro, seed)
+    t_true = [a["t_s"] for a in tr.truth["abrupt"]]
+    t_det = [e["t"] / 1000 for e in events if e["type"] == "abrupt"]
+    assert t_true, "the case must inject something"
+    assert all(any(abs(t - d) <= MATCH_S for d in t_det) for t in t_true), (t_true, t_det)   # recall
+    assert all(any(abs(t - d) <= MATCH_S for t in t_true) for d in t_det), (t_true, t_det)   # precision
+
+
+@pytest.mark.xfail(strict=True, reason="no EV_HOLD at all on this clean trace (holds of 2.5-4.6 s): "
+                   "_Track.update reports a closed segment only if th <= seg_lo, but sway during the "
+                   "hold has already pushed seg_lo below the angle where the return starts")
+def test_hold_events_report_the_far_end_hold():
+    tr, events = sim("good-morning", False, True, 1)
+    holds = [e for e in events if e["type"] == "hold"]
+    long_holds = [r for r in tr.truth["reps"] if r["hold_s"] >= 0.5]
+    assert len(holds) >= len(long_holds) > 0
+    for truth in long_holds:
+        assert any(abs(h["start"] / 1000 - truth["far_s"]) <= MATCH_S + 0.2 and
+                   abs(h["hold_ms"] / 1000 - truth["hold_s"]) <= 0.3 for h in holds), truth
+
+
+# -- parameters ----------------------------------------------------------------------------------
+
+def test_params_table_is_consistent():
+    ids = [p[0] for p in PARAMS]
+    names = [p[1] for p in PARAMS]
+    assert len(set(ids)) == len(ids) and len(set(names)) == len(names)
+    for pid, name, default, lo, hi in PARAMS:
+        assert isinstance(pid, int) and 0 < pid < 256, name
+        assert lo <= default <= hi, name
+        assert Detector().get_param(name) == default
+
+
+def test_set_param_rejects_unknown_names_and_bad_values():
+    det = Detector()
+    with pytest.raises(ValueError, match="no_such_param"):
+        det.set_param("no_such_param", 1)
+    for pid, name, default, lo, hi in PARAMS:
+        for bad in (lo - 1, hi + 1):
+            with pytest.raises(ValueError, match=rf"{name}.*{bad}"):
+                det.set_param(name, bad)
+        with pytest.raises(ValueError, match=name):
+            det.set_param(name, default + 0.5)
+        assert det.get_param(name) == default
+        det.set_param(name, hi)
+        assert det.get_param(name) == hi
+    with pytest.raises(ValueError, match="no_such_param"):
+        det.get_param("no_such_param")
+
+
+def test_set_param_id_returns_false_instead_of_raising():
+    det = Detector()
+    assert det.set_param_id(max(p[0] for p in PARAMS) + 1, 1) is False
+    assert det.set_param_id(0, 1) is False
+    pid, name, default, lo, hi = PARAMS[0]
+    assert det.set_param_id(pid, hi + 1) is False and det.get_param(name) == default
+    assert det.set_param_id(pid, lo - 1) is False and det.get_param(name) == default
+    assert det.set_param_id(pid, lo) is True and det.get_param(name) == lo
+
+
+def test_detector_rejects_impossible_scales():
+    for kwargs in ({"accel_lsb_per_g": 0}, {"accel_lsb_per_g": 100000}, {"gyro_mdps_per_lsb": 0},
+                   {"gyro_mdps_per_lsb": -1}):
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            Detector(**kwargs)
+
+
+def test_spec_detector_values_are_applied():
+    for name in ("good-morning", "hyperextension", "generic"):
+        spec = load_spec(name)
+        det = make_detector(spec, True)
+        assert spec.detector_params(), name
+        for key, value in spec.detector_params().items():
+            assert det.get_param(key) == value, (name, key)
+
+
+def test_params_change_behaviour():
+    tr, events = sim("good-morning", False, True, 1)
+    assert len(reps_of(events)) == 5
+    deepest = max(r["rom_deg"] for r in tr.truth["reps"])
+    # A minimum range above every rep's range: nothing is a rep any more.
+    assert reps_of(run(tr, params={"rep_min_rom_deg": math.ceil(deepest) + 10})[1]) == []
+    # A very high abrupt limit: the injected pulses are no longer abrupt.
+    quiet = run(tr, params={"abrupt_accel_mg": 16000, "abrupt_jerk_gps": 2000})[1]
+    assert [e for e in quiet if e["type"] == "abrupt"] == []
+
+
+# -- device ticks, sample rate, sets -------------------------------------------------------------
+
+def _rel(events, tick0):
+    keys = ("start", "far", "ret", "end", "t")
+    return [{k: ((v - tick0) & MASK if k in keys else v) for k, v in e.items()} for e in events]
+
+
+def test_tick_wrap_gives_the_same_events():
+    tr, events = sim("good-morning", False, True, 1)
+    first = tr.truth["reps"][0]
+    # Wrap in the middle of the first rep's hold, so start, far end and return straddle it.
+    tick0 = TICKS_PERIOD - round((first["far_s"] + first["hold_s"] / 2) * 1000)
+    _, wrapped = run(tr, tick0_ms=tick0)
+    assert _rel(wrapped, tick0) == events
+
+
+@pytest.mark.xfail(strict=True, reason="rep_t_return_ms = t_far + hold is not wrapped (ticks_add): "
+                   "a hold across the tick wrap reports a return tick >= 2**30")
+def test_every_reported_tick_is_a_valid_device_tick():
+    tr, _ = sim("good-morning", False, True, 1)
+    first = tr.truth["reps"][0]
+    tick0 = TICKS_PERIOD - round((first["far_s"] + first["hold_s"] / 2) * 1000)
+    _, wrapped = run(tr, tick0_ms=tick0)
+    ticks = [e[k] for e in wrapped for k in ("start", "far", "ret", "end", "t") if k in e]
+    assert ticks and all(0 <= t < TICKS_PERIOD for t in ticks)
+
+
+def test_rep_timing_fields_are_ordered():
+    tr, events = sim("hyperextension", True, True, 1)
+    for r in reps_of(events):
+        d = [ticks_diff(r["far"], r["start"]), ticks_diff(r["ret"], r["far"]), ticks_diff(r["end"], r["ret"])]
+        assert all(x >= 0 for x in d), r
+        assert r["hold_ms"] == ticks_diff(r["ret"], r["far"])
+        assert 800 <= ticks_diff(r["end"], r["start"]) <= 12000
+
+
+@pytest.mark.parametrize("ex", ["good-morning", "hyperextension"])
+def test_sample_rate_does_not_change_the_count(ex):
+    counts = {}
+    for rate in (50.0, 100.0, 200.0, 400.0):
+        tr = simulate(ex, 4, seed=21, rate_hz=rate)
+        counts[rate] = len(reps_of(run(tr, ex)[1]))
+    assert set(counts.values()) == {tr.truth["rep_count"]}, counts
+
+
+def test_reset_reps_starts_numbering_again_and_keeps_what_was_learnt():
+    tr, events = sim("good-morning", False, True, 1)
+    reps = reps_of(events)
+    cut = (reps[1]["i"] + reps[2]["i"]) // 2           # between rep 2 and rep 3
+    det, before = run(tr, stop=cut)
+    assert det.rep_count == 2
+    det.reset_reps()
+    assert det.rep_count == 0 and det.abrupt_count == 0
+    _, after = run(tr, det=det, start=cut)
+    # No new warm-up: the rest of the set is counted from 1, with the same measurements.
+    assert [r["n"] for r in reps_of(after)] == [1, 2, 3]
+    strip = [{k: v for k, v in r.items() if k != "n"} for r in reps]
+    assert [{k: v for k, v in r.items() if k != "n"} for r in reps_of(before + after)] == strip
