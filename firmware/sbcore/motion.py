@@ -185,7 +185,19 @@ class _Track:
         c = (gx * self.rx + gy * self.ry + gz * self.rz) >> 14
         s1 = (gx * self.ux + gy * self.uy + gz * self.uz) >> 14
         s2 = (gx * self.vx + gy * self.vy + gz * self.vz) >> 14
-        th = atan2_cdeg(hyp2(s1, s2), c)
+        # hyp2(s1, s2), inlined (per-sample hot path)
+        if s1 < 0:
+            s1 = -s1
+        if s2 < 0:
+            s2 = -s2
+        if s1 < s2:
+            s1, s2 = s2, s1
+        if s1 == 0:
+            y = 0
+        else:
+            y = s1 + ((s2 * 3) >> 3)
+            y = (y + (s1 * s1 + s2 * s2) // y) >> 1
+        th = atan2_cdeg(y, c)
         self.theta = th
         return th
 
@@ -598,14 +610,24 @@ class Detector:
             # Angular speed from how fast the gravity direction moves: the rate vector is
             # smoothed before taking its length, so sensor noise averages out instead of adding up.
             k = self._k_rate
-            self._rx += ((((self._gx - self._px) << 10) // dt - self._rx) * k) >> 14
-            self._ry += ((((self._gy - self._py) << 10) // dt - self._ry) * k) >> 14
-            self._rz += ((((self._gz - self._pz) << 10) // dt - self._rz) * k) >> 14
-            speed = (_mag3(self._rx, self._ry, self._rz) * 358) >> 10    # cdeg/s
+            rx = self._rx
+            ry = self._ry
+            rz = self._rz
+            rx += ((((g0 - self._px) << 10) // dt - rx) * k) >> 14
+            ry += ((((g1 - self._py) << 10) // dt - ry) * k) >> 14
+            rz += ((((g2 - self._pz) << 10) // dt - rz) * k) >> 14
+            self._rx = rx
+            self._ry = ry
+            self._rz = rz
+            self._px = g0
+            self._py = g1
+            self._pz = g2
+            speed = (_mag3(rx, ry, rz) * 358) >> 10    # cdeg/s
             hold_still = speed < self._hold_rate_cd
         # A turning point of the movement: slow in absolute terms, or against the recent peak
         # speed (fast continuous reps never get slow in absolute terms).
-        pk = self._peak_speed - (self._peak_speed >> 11) * dt
+        pk = self._peak_speed
+        pk -= (pk >> 11) * dt
         if speed > pk:
             pk = speed
         self._peak_speed = pk
@@ -613,9 +635,6 @@ class Detector:
             turning = sp2 < _TURN_SP2 or sp2 < (pk >> 4)
         else:
             turning = speed < _TURN_CDPS or speed < (pk >> 2)
-        self._px = self._gx
-        self._py = self._gy
-        self._pz = self._gz
 
         if self._signal:
             flags |= self._cycle(t, ax, ay, az, dt, lin2, speed)
@@ -629,13 +648,26 @@ class Detector:
             return flags
 
         a = self._a
-        th = a.angle(self._gx, self._gy, self._gz)
+        th = a.angle(g0, g1, g2)
+        self.angle_ddeg = th // 10
+        self._speed = speed
+        was_out = a.out
+        start_cd = self._start_cd
+        if not was_out and th <= start_cd:
+            # Resting near the start position: the cheap path, most samples of a session.
+            if hold_still or th < (start_cd >> 3):
+                a.t_leave = t
+            self.phase = PHASE_REST
+            # Follow slow changes of the start posture while resting still near it.
+            if still_for >= self._still_ms:
+                if still_for - dt < self._still_ms or still_for % 1000 < dt:
+                    a.set_ref(g0, g1, g2)
+            return flags
         if hold_still:
             a.fast_ms = 0
         else:
             a.fast_ms += dt
-        was_out = a.out
-        held = a.update(t, th, hold_still, lin2, speed, self._start_cd, self._band_cd)
+        held = a.update(t, th, hold_still, lin2, speed, start_cd, self._band_cd)
         if held >= self._hold_min_ms:
             self.hold_t_start_ms = a.seg_t0
             self.hold_ms = held
@@ -647,12 +679,6 @@ class Detector:
             flags |= self._while_out(t, th, hold_still, lin2, speed, turning)
         else:
             self.phase = PHASE_REST
-            # Follow slow changes of the start posture while resting still near it.
-            if self._still_for >= self._still_ms and th < self._start_cd:
-                if self._still_for - dt < self._still_ms or self._still_for % 1000 < dt:
-                    a.set_ref(self._gx, self._gy, self._gz)
-        self.angle_ddeg = th // 10
-        self._speed = speed
         return flags
 
     @property
