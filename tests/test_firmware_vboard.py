@@ -86,3 +86,46 @@ def test_machine_stand_in():
     for out in run_both(MACHINE):
         assert "NODEV 19" in out and "WDT 1 1500" in out and "RESET" in out, out
         assert "PIN 0 [0, 0]" in out and "ADC 1550000 True" in out, out
+
+
+TRACE_TIME = r"""
+import struct, board, imus
+PATH = %r
+RATE = %d
+with open(PATH, "wb") as f:                 # sample k of the trace carries k in its x axis
+    for k in range(RATE * 12):
+        f.write(struct.pack("<hhhhhh", k, 0, 4096, 0, 0, 0))
+a, m, tr = board.build(imus.FileSource(PATH, RATE), "MPU6050", %d)
+seen = []
+step = a.det.step
+
+def record(t, ax, ay, az, gx, gy, gz):
+    seen.append((t, ax))
+    return step(t, ax, ay, az, gx, gy, gz)
+
+a.det.step = record
+board.run(a, seconds=10)
+err = max(abs(t * RATE - k * 1000) for t, k in seen)      # device ms vs trace ms, x RATE
+print("TIME", len(seen), seen[-1][0], seen[-1][1], err)
+"""
+
+
+def _trace_time(tmp_path, trace_hz, imu_hz):
+    outs = run_both(TRACE_TIME % (str(tmp_path / "t.bin"), trace_hz, imu_hz), heapsize="96wK")
+    return [[int(x) for x in out.split("TIME ")[1].split()[:4]] for out in outs]
+
+
+def test_a_trace_at_another_rate_is_served_at_its_own_time(tmp_path):
+    # 64 Hz on a 100 Hz part: each device sample is the trace sample nearest its time (the trace
+    # does not run 1.56x fast); the part's own rate is kept.
+    for n, last_t_ms, last_k, err in _trace_time(tmp_path, 64, 100):
+        assert n >= 990 and last_t_ms >= 9_980, (n, last_t_ms)
+        assert abs(last_k - last_t_ms * 64 / 1000) <= 0.5, (last_k, last_t_ms)
+        assert err <= 500, err                   # within half a trace period everywhere
+
+
+def test_device_time_equals_trace_time_at_the_same_rate(tmp_path):
+    # Same rate: every trace sample once, in order, stamped with its own time (no 20 ms lag from
+    # samples the part made while the driver was still configuring it).
+    for n, last_t_ms, last_k, err in _trace_time(tmp_path, 100, 100):
+        assert err == 0 and last_k == n and last_t_ms == 10 * n, (n, last_t_ms, last_k)

@@ -89,3 +89,37 @@ def test_vrun_under_cpython_for_the_demo_fallback(trace_csv):
     assert proc.returncode == 0, proc.stderr
     stats = json.loads(proc.stdout.decode().splitlines()[-1])
     assert stats["overflowed"] == 0 and stats["samples"] >= stats["produced"] - 5
+
+
+def test_converted_trace_has_its_own_file_and_leaves_none(trace_csv, tmp_path):
+    # two runs at once in one TMPDIR, of different traces: each replays its own
+    from smartbell.simulate import simulate
+    other = tmp_path / "long.csv"
+    simulate("hyperextension", reps=6, seed=6, rate_hz=100).write(other)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, MICROPYPATH=PATH, TMPDIR=str(tmpdir))
+    env.pop("SMARTBELL_BLE_TRANSPORT", None)
+    procs = [subprocess.Popen([micropython_exe(), "-m", "sbdev.vrun", str(p), "--speed", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=str(ROOT))
+             for p in (other, trace_csv)]
+    outs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    for proc, out, path in zip(procs, outs, (other, trace_csv)):
+        assert proc.returncode == 0, out
+        n_rows = len(path.read_text().splitlines()) - 1
+        assert f"{n_rows} samples" in out and json.loads(out.splitlines()[-1])["produced"] >= n_rows - 2
+    assert list(tmpdir.iterdir()) == []
+
+
+def test_a_64_hz_trace_runs_in_its_own_time(tmp_path):
+    from smartbell.simulate import simulate
+    path = tmp_path / "t64.csv"
+    trace = simulate("hyperextension", reps=3, seed=5, rate_hz=64)
+    trace.write(path)
+    proc = _vrun([path, "--speed", "0"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stats = json.loads(proc.stdout.decode().splitlines()[-1])
+    trace_s = float(trace.t_s[-1])
+    # the part samples at 100 Hz for as long as the trace lasts (+1 s tail), not 1.56x shorter
+    assert abs(stats["virtual_s"] - 1.0 - trace_s) < 0.1, (stats, trace_s)
+    assert abs(stats["samples"] - 100 * trace_s) < 10, (stats, trace_s)

@@ -3,7 +3,9 @@
     MICROPYPATH=host/smartbell/vboard:firmware:.frozen \\
         micropython -m sbdev.vrun TRACE.csv [--lockstep] [--speed X] [--imu mpu6050] [--rate 200]
 
-Virtual time: the clock moves 20 ms per app tick. `--lockstep`: stdout carries only transport
+A CSV trace is converted to a temporary binary file of its own and served at the trace's own
+timestamps (device time = trace time, whatever the IMU's rate); a .bin is served one sample per
+IMU sample. Virtual time: the clock moves 20 ms per app tick. `--lockstep`: stdout carries only transport
 traffic (the pipe transport's), the log goes to stderr and the clock advances only as
 `transport.pace()` allows. Otherwise the run is paced to wall-clock time x `--speed` (0: as fast as
 possible). `--asyncio` runs the board's asyncio tasks against wall time instead of ticks.
@@ -19,17 +21,23 @@ from board import build, run
 def _source_for(path, log):
     if path.endswith(".bin"):
         return imus.FileSource(path), 0
-    bin_path = "/tmp/smartbell-vrun-%d.bin" % (vclock.now_us() & 0xFFFF)
-    try:
-        import os
-        bin_path = os.getenv("TMPDIR", "/tmp") + "/smartbell-vrun.bin"
-    except (ImportError, AttributeError):
-        pass
+    import os
+    # A name of its own per run (concurrent runs, even of one trace, must not share the file);
+    # the file is unlinked once open, so nothing is left behind in TMPDIR.
+    tag = "".join("%02x" % b for b in os.urandom(6))
+    bin_path = "%s/smartbell-vrun-%s.bin" % (os.getenv("TMPDIR") or "/tmp", tag)
     import vtrace
-    n, rate = vtrace.csv_to_bin(path, bin_path)
+    try:
+        n, rate = vtrace.csv_to_bin(path, bin_path)
+        source = imus.FileSource(bin_path, rate)
+    finally:
+        try:
+            os.remove(bin_path)
+        except OSError:
+            pass
     del sys.modules["vtrace"]      # not resident while the firmware runs
     log("trace %s: %d samples at %.1f Hz" % (path, n, rate))
-    return imus.FileSource(bin_path), rate
+    return source, rate
 
 
 def _stats(a, imu_map):

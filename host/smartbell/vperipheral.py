@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -56,10 +55,9 @@ def firmware_command(trace: str | os.PathLike, *, prefer_micropython: bool = Tru
     `mpy_dir`: the firmware precompiled to .mpy (what a board gets), put first on the path; it
     runs in an ESP32-sized heap. From source, MicroPython's compiler needs a bigger heap."""
     firmware_root = FIRMWARE if (FIRMWARE / "sbdev").is_dir() else Path(__import__("sbdev").__file__).parents[1]
-    # vrun converts the trace into $TMPDIR/smartbell-vrun.bin: a private TMPDIR per run keeps
-    # concurrent runs (tests, other users) from reading each other's traces.
-    env = dict(os.environ, SMARTBELL_BLE_TRANSPORT="pipe", SMARTBELL_BLE_LOCKSTEP="1",
-               TMPDIR=tempfile.mkdtemp(prefix="smartbell-vboard-"))
+    # vrun converts the trace to a binary file of its own under $TMPDIR (a random name, removed
+    # once open), so concurrent runs need no private TMPDIR.
+    env = dict(os.environ, SMARTBELL_BLE_TRANSPORT="pipe", SMARTBELL_BLE_LOCKSTEP="1")
     args = ["-m", "sbdev.vrun", str(trace), "--lockstep", *map(str, extra_args)]
     mpy = shutil.which("micropython") if prefer_micropython else None
     if mpy:

@@ -33,7 +33,7 @@ class ArraySource:
         self.n = len(values) // 6
         self.repeat = repeat
 
-    def read(self, k, out):
+    def read(self, k, out, t_us=-1):
         if k >= self.n:
             if not self.repeat or self.n == 0:
                 return False
@@ -47,17 +47,25 @@ class ArraySource:
 
 class FileSource:
     """Samples streamed from a binary trace (12 bytes per sample: six little-endian int16 at the
-    reference scale), read sequentially: a 10-minute trace never sits in the 56 KB heap."""
+    reference scale), read sequentially: a 10-minute trace never sits in the 56 KB heap.
 
-    def __init__(self, path):
+    With `rate_hz` (the trace's own rate) each IMU sample gets the trace sample nearest its time
+    (virtual time since boot = trace time), so device time follows the trace at any output data
+    rate (a 64 Hz trace on a 100 Hz part repeats samples, it does not run 1.56x fast). Without it,
+    sample k of the part gets sample k of the file."""
+
+    def __init__(self, path, rate_hz=0):
         self.f = open(path, "rb")
         self.buf = bytearray(SAMPLE_BYTES)
         self.k = 0
         self.done = False
+        self.rate_mhz = int(rate_hz * 1000 + 0.5)    # ints: no float per sample
 
-    def read(self, k, out):
+    def read(self, k, out, t_us=-1):
         if self.done:
             return False
+        if self.rate_mhz and t_us >= 0:
+            k = (t_us * self.rate_mhz + 500000000) // 1000000000
         while self.k <= k:
             if self.f.readinto(self.buf) != SAMPLE_BYTES:
                 self.done = True
@@ -126,7 +134,7 @@ class RegisterMap:
         while self.t0_us + (self.k * 10000000) // odr10 <= now:
             self.sample_us = self.t0_us + (self.k * 10000000) // odr10
             if not self.frozen:
-                if self.source is None or not self.source.read(self.produced, self.cur):
+                if self.source is None or not self.source.read(self.produced, self.cur, self.sample_us):
                     self.exhausted = True
                     return
             self.produced += 1

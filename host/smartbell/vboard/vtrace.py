@@ -39,4 +39,8 @@ def csv_to_bin(csv_path, bin_path):
             dst.write(out)
             n += 1
     rate = (n - 1) / (t1 - t0) if n > 1 and t1 > t0 else 0
+    # Traces are taken at a whole number of Hz; the mean of jittered timestamps misses it by a
+    # little, and served by time (imus.FileSource) that would slip a sample every few minutes.
+    if rate and abs(rate - round(rate)) < 0.002 * rate:
+        rate = float(round(rate))
     return n, rate
