@@ -59,6 +59,7 @@ CHUNK = %(chunk)d
 
 
 def open_vectors(path):
+    # The file, a detector set up as the header says, and the block buffer.
     f = open(path, "rb")
     hdr = array("i", bytes(4 * %(header_ints)d))
     f.readinto(hdr)
@@ -67,21 +68,15 @@ def open_vectors(path):
     params = array("i", bytes(8 * hdr[5]))
     if hdr[5]:
         f.readinto(params)
-    return f, hdr, params
-
-
-def make_detector(hdr, params):
     det = Detector(accel_lsb_per_g=hdr[3], gyro_mdps_per_lsb=hdr[4] / 1000000, has_gyro=bool(hdr[2]))
     for k in range(hdr[5]):
         if not det.set_param_id(params[2 * k], params[2 * k + 1]):
             raise ValueError("param refused")
-    return det
+    return f, det, array("i", bytes(28 * CHUNK))
 
 
 def events(path):
-    f, hdr, params = open_vectors(path)
-    det = make_detector(hdr, params)
-    buf = array("i", bytes(28 * CHUNK))
+    f, det, buf = open_vectors(path)
     base = 0
     digest = 0
     while True:
@@ -121,9 +116,7 @@ def loop(det, buf, got):
 
 
 def locked(path):
-    f, hdr, params = open_vectors(path)
-    det = make_detector(hdr, params)
-    buf = array("i", bytes(28 * CHUNK))
+    f, det, buf = open_vectors(path)
     n = 0
     alloc = 0
     gc.collect()
@@ -147,9 +140,7 @@ def locked(path):
 
 def cost(path, runs):
     for r in range(runs):
-        f, hdr, params = open_vectors(path)
-        det = make_detector(hdr, params)
-        buf = array("i", bytes(28 * CHUNK))
+        f, det, buf = open_vectors(path)
         n = 0
         us = 0
         alloc = 0
