@@ -6,6 +6,7 @@ the int16 samples and device ticks the firmware would see (`smartbell.analyze.to
 """
 import importlib.util
 import math
+import random
 
 import pytest
 
@@ -96,6 +97,24 @@ def test_micropython_and_cpython_give_identical_event_streams(vectors, name):
     _, events = run(tr, spec, tick0_ms=tick0)
     assert len([ln for ln in mpy if " rep " in ln]) == len(reps_of(events)) > 0
     assert len([ln for ln in mpy if " abrupt " in ln]) == len([e for e in events if e["type"] == "abrupt"])
+
+
+@pytest.mark.parametrize("has_gyro", [True, False], ids=["gyro", "accel"])
+def test_garbage_input_same_under_both_interpreters_and_no_exception(tmp_path, has_gyro):
+    # Saturated, zero and random int16 values, repeated ticks, gaps and a tick wrap: nothing
+    # raises, and both interpreters still agree sample for sample.
+    rnd = random.Random(5)
+    t, t_ms, acc, gyr = TICKS_PERIOD - 3000, [], [], []
+    for _ in range(4000):
+        t = (t + rnd.choice((0, 1, 5, 5, 5, 5, 250, 4000))) & MASK
+        t_ms.append(t)
+        acc.append([rnd.choice((-32768, 32767, 0, rnd.randint(-32768, 32767), 4096)) for _ in range(3)])
+        gyr.append([rnd.choice((-32768, 32767, 0, rnd.randint(-300, 300))) for _ in range(3)])
+    path = cost.write_vectors(tmp_path / "fuzz.bin", t_ms, acc, gyr if has_gyro else None,
+                              accel_lsb_per_g=ACCEL_LSB_PER_G, gyro_mdps_per_lsb=1000 / GYRO_LSB_PER_DPS)
+    mpy = cost.run_runner(path, "events", interpreter="micropython")
+    assert mpy == cost.run_runner(path, "events", interpreter="cpython")
+    assert mpy.splitlines()[-1].startswith("end 4000 samples")
 
 
 def test_parity_vectors_cover_every_event_kind(vectors):
@@ -344,12 +363,33 @@ def test_rep_timing_fields_are_ordered():
 
 
 @pytest.mark.parametrize("ex", ["good-morning", "hyperextension"])
-def test_sample_rate_does_not_change_the_count(ex):
+@pytest.mark.parametrize("gyro", [True, False], ids=["gyro", "accel"])
+def test_sample_rate_does_not_change_the_count(ex, gyro):
+    # The same movement (same seed, the rate given) sampled at every rate of the input contract.
     counts = {}
-    for rate in (50.0, 100.0, 200.0, 400.0):
-        tr = simulate(ex, 4, seed=21, rate_hz=rate)
+    for rate in (12.5, 25.0, 50.0, 100.0, 200.0, 400.0):
+        tr = simulate(ex, 4, seed=21, rate_hz=rate, gyro=gyro)
         counts[rate] = len(reps_of(run(tr, ex)[1]))
     assert set(counts.values()) == {tr.truth["rep_count"]}, counts
+
+
+class _Cut:
+    def __init__(self, tr, t0, t1):
+        keep = ~((tr.t_s > t0) & (tr.t_s < t1))
+        self.t_s, self.accel_g = tr.t_s[keep], tr.accel_g[keep]
+        self.gyro_dps = None if tr.gyro_dps is None else tr.gyro_dps[keep]
+        self.truth = tr.truth
+
+
+@pytest.mark.parametrize("where", ["rest", "hold"])
+def test_a_sample_dropout_changes_neither_count_nor_hold(where):
+    tr, events = sim("good-morning", False, True, 1)
+    r2, r3 = tr.truth["reps"][1], tr.truth["reps"][2]
+    t0 = r2["end_s"] + 0.1 if where == "rest" else r3["far_s"] + 0.5
+    cut = _Cut(tr, t0, t0 + 0.5)
+    reps = reps_of(run(cut)[1])
+    assert len(reps) == 5
+    assert all(abs(a["hold_ms"] - b["hold_ms"]) <= 60 for a, b in zip(reps, reps_of(events)))
 
 
 def test_reset_reps_starts_numbering_again_and_keeps_what_was_learnt():
