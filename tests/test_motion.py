@@ -229,6 +229,15 @@ def test_hold_within_0_3_s_of_the_truth(ex, messy, gyro, seed):
         assert abs(hits[0]["hold_ms"] / 1000 - truth["hold_s"]) <= 0.3, truth
 
 
+@pytest.mark.xfail(strict=True, reason="accel-only holds come out 0.3-0.6 s short, systematically "
+                   "(e.g. hyperextension seed 1: true 0.80/2.78/3.34 s, found 0.34/2.34/3.02 s)")
+@pytest.mark.parametrize("ex", ["good-morning", "hyperextension"])
+def test_accel_only_hold_within_0_3_s_of_the_truth(ex):
+    tr, events = sim(ex, False, False, 1)
+    errors = [hits[0]["hold_ms"] / 1000 - truth["hold_s"] for truth, hits in match_reps(tr, events)]
+    assert max(abs(e) for e in errors) <= 0.3, errors
+
+
 @pytest.mark.parametrize("ex,messy,gyro,seed", [
     _case("good-morning", False, True, 1), _case("good-morning", True, True, 1),
     _case("hyperextension", True, True, 1), _case("hyperextension", True, True, 2),
