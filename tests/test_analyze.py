@@ -2,6 +2,7 @@
 files against the simulator's truth, and the errors for malformed trace files."""
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -16,8 +17,12 @@ from smartbell.spec import CHECKS
 MATCH_S = 0.3
 
 
+# The installed console script when there is one (what a user types), else the module.
+COMMAND = [shutil.which("smartbell")] if shutil.which("smartbell") else [sys.executable, "-m", "smartbell.cli"]
+
+
 def smartbell(*args, check=True):
-    proc = subprocess.run([sys.executable, "-m", "smartbell.cli", *map(str, args)],
+    proc = subprocess.run([*COMMAND, *map(str, args)],
                           capture_output=True, text=True, timeout=120)
     if check:
         assert proc.returncode == 0, proc.stderr
