@@ -105,27 +105,31 @@ def record(t, ax, ay, az, gx, gy, gz):
 
 a.det.step = record
 board.run(a, seconds=10)
-err = max(abs(t * RATE - k * 1000) for t, k in seen)      # device ms vs trace ms, x RATE
-print("TIME", len(seen), seen[-1][0], seen[-1][1], err)
+# device ms - trace ms, x RATE; trace time 0 is the part's first FIFO sample, one period in
+first = seen[0][0]
+err = max(abs((t - first) * RATE - k * 1000) for t, k in seen)
+print("TIME", len(seen), seen[-1][0], seen[-1][1], err, first, seen[0][1])
 """
 
 
 def _trace_time(tmp_path, trace_hz, imu_hz):
     outs = run_both(TRACE_TIME % (str(tmp_path / "t.bin"), trace_hz, imu_hz), heapsize="96wK")
-    return [[int(x) for x in out.split("TIME ")[1].split()[:4]] for out in outs]
+    return [[int(x) for x in out.split("TIME ")[1].split()[:6]] for out in outs]
 
 
 def test_a_trace_at_another_rate_is_served_at_its_own_time(tmp_path):
     # 64 Hz on a 100 Hz part: each device sample is the trace sample nearest its time (the trace
     # does not run 1.56x fast); the part's own rate is kept.
-    for n, last_t_ms, last_k, err in _trace_time(tmp_path, 64, 100):
-        assert n >= 990 and last_t_ms >= 9_980, (n, last_t_ms)
-        assert abs(last_k - last_t_ms * 64 / 1000) <= 0.5, (last_k, last_t_ms)
+    for n, last_t_ms, last_k, err, first_t_ms, first_k in _trace_time(tmp_path, 64, 100):
+        assert n >= 990 and last_t_ms >= 9_980 and (first_t_ms, first_k) == (10, 0), (n, last_t_ms)
+        assert abs(last_k - (last_t_ms - 10) * 64 / 1000) <= 0.5, (last_k, last_t_ms)
         assert err <= 500, err                   # within half a trace period everywhere
 
 
 def test_device_time_equals_trace_time_at_the_same_rate(tmp_path):
-    # Same rate: every trace sample once, in order, stamped with its own time (no 20 ms lag from
-    # samples the part made while the driver was still configuring it).
-    for n, last_t_ms, last_k, err in _trace_time(tmp_path, 100, 100):
-        assert err == 0 and last_k == n and last_t_ms == 10 * n, (n, last_t_ms, last_k)
+    # Same rate: every trace sample once, from the first, in order, stamped with its own time
+    # plus the one output period before the part's first sample (the device saw neither the
+    # first samples nor their time before: they went to the part while it was being configured).
+    for n, last_t_ms, last_k, err, first_t_ms, first_k in _trace_time(tmp_path, 100, 100):
+        assert (first_t_ms, first_k) == (10, 0) and err == 0, (first_t_ms, first_k, err)
+        assert last_k == n - 1 and last_t_ms == 10 * n, (n, last_t_ms, last_k)

@@ -50,9 +50,9 @@ class FileSource:
     reference scale), read sequentially: a 10-minute trace never sits in the 56 KB heap.
 
     With `rate_hz` (the trace's own rate) each IMU sample gets the trace sample nearest its time
-    (virtual time since boot = trace time), so device time follows the trace at any output data
-    rate (a 64 Hz trace on a 100 Hz part repeats samples, it does not run 1.56x fast). Without it,
-    sample k of the part gets sample k of the file."""
+    (trace time 0 = the part's first FIFO sample, one output period after boot), so device time
+    follows the trace at any output data rate (a 64 Hz trace on a 100 Hz part repeats samples, it
+    does not run 1.56x fast). Without it, sample k of the part gets sample k of the file."""
 
     def __init__(self, path, rate_hz=0):
         self.f = open(path, "rb")
@@ -134,7 +134,10 @@ class RegisterMap:
         while self.t0_us + (self.k * 10000000) // odr10 <= now:
             self.sample_us = self.t0_us + (self.k * 10000000) // odr10
             if not self.frozen:
-                if self.source is None or not self.source.read(self.produced, self.cur, self.sample_us):
+                # trace time 0 is the first sample into the FIFO: the device then sees every
+                # trace sample from the first, as `smartbell analyze` does
+                t_src = self.sample_us - self.fifo_t0_us if self.fifo_t0_us >= 0 else 0
+                if self.source is None or not self.source.read(self.produced, self.cur, t_src):
                     self.exhausted = True
                     return
             self.produced += 1
