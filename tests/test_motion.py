@@ -414,3 +414,51 @@ def test_reset_reps_starts_numbering_again_and_keeps_what_was_learnt():
     assert [r["n"] for r in reps_of(after)] == [1, 2, 3]
     strip = [{k: v for k, v in r.items() if k != "n"} for r in reps]
     assert [{k: v for k, v in r.items() if k != "n"} for r in reps_of(before + after)] == strip
+
+
+def test_live_phase_follows_each_rep_and_calibration_is_reported_once():
+    from sbcore.motion import (EV_ANCHOR, EV_CALIBRATED, PHASE_HOLD, PHASE_OUT, PHASE_REST,
+                               PHASE_RETURN, PHASE_SEARCH)
+
+    tr, _ = sim("good-morning", False, True, 1)
+    t_ms, acc, gyr = raw(tr)
+    det = make_detector(load_spec("good-morning"), True)
+    phases, calibrated, anchors, angles = [det.phase], [], [], []
+    for i in range(len(t_ms)):
+        fl = det.step(t_ms[i], *acc[i], *gyr[i])
+        calibrated += [i] if fl & EV_CALIBRATED else []
+        anchors += [i] if fl & EV_ANCHOR else []
+        angles.append(det.angle_ddeg)
+        if det.phase != phases[-1]:
+            phases.append(det.phase)
+    assert phases[0] == PHASE_SEARCH and len(calibrated) == 1 and anchors and det.calibrated
+    assert 0 <= min(angles) and max(angles) <= 1800
+    # Between two rests: out, then held at the far end (every rep of this trace holds >= 2.5 s),
+    # then the return; never back to searching once the start position is known.
+    cycles, cur = [], []
+    for p in phases[1:]:
+        assert p != PHASE_SEARCH
+        if p == PHASE_REST:
+            if cur:
+                cycles.append(cur)
+            cur = []
+        else:
+            cur.append(p)
+    assert len(cycles) == 5
+    for c in cycles:
+        assert c[0] == PHASE_OUT and PHASE_HOLD in c and c[-1] == PHASE_RETURN, c
+        assert c.index(PHASE_HOLD) < len(c) - 1
+
+
+def test_reset_keeps_parameters_and_calibration_recalibrate_forgets_it():
+    tr, events = sim("good-morning", False, True, 1)
+    det, _ = run(tr, params={"hold_band_deg": 6})
+    assert det.calibrated
+    det.reset()
+    assert det.calibrated and det.get_param("hold_band_deg") == 6
+    _, again = run(tr, det=det)
+    assert len(reps_of(again)) == len(reps_of(events))
+    det.recalibrate()
+    assert not det.calibrated and det.get_param("hold_band_deg") == 6
+    _, third = run(tr, det=det)
+    assert len(reps_of(third)) == len(reps_of(events)) and det.calibrated
