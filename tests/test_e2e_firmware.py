@@ -17,7 +17,8 @@ from smartbell.live import LiveView
 from smartbell.logger import Session, Step
 from smartbell.simulate import simulate
 from smartbell.spec import load_spec
-from smartbell.vperipheral import VirtualPeripheral
+from fakes.mpybuild import build_mpy
+from smartbell.vperipheral import MPY_HEAP, VirtualPeripheral
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not shutil.which("micropython"), reason="needs the micropython command")]
@@ -37,7 +38,8 @@ def outage_plan(first_ms=8_000, gap_ms=3_500):
 
 async def logged_session(trace_path, tmp_path, outages):
     link = LocalLink()
-    vp = VirtualPeripheral(link, trace_path, outages=outages, stderr_path=tmp_path / "firmware.log")
+    vp = VirtualPeripheral(link, trace_path, outages=outages, stderr_path=tmp_path / "firmware.log",
+                           mpy_dir=build_mpy())
     await vp.start()
     journal = Journal.open(tmp_path / "journal.sqlite3")
     spec = load_spec(EXERCISE)
@@ -67,6 +69,8 @@ def run(tmp_path_factory):
 def test_every_event_arrives_once_across_20_disconnects(run):
     summary, vp, journal = run["summary"], run["vp"], run["journal"]
     assert vp.interpreter.startswith("micropython")
+    # the firmware as a board gets it (.mpy) in the ESP32's 56wK plus the virtual board's share
+    assert f"heapsize={MPY_HEAP}" in vp.argv and MPY_HEAP == "76wK"
     assert vp.stats["outages"] == 20 and summary["reconnects"] >= 20
     events = journal.events(summary["session_id"])
     seqs = list(events["seq"])

@@ -14,6 +14,7 @@ from smartbell.live import LiveView
 from smartbell.logger import Session, Step
 from smartbell.simulate import simulate
 from smartbell.spec import load_spec
+from fakes.mpybuild import build_mpy
 from smartbell.vperipheral import VirtualPeripheral
 
 pytestmark = [pytest.mark.slow,
@@ -35,7 +36,8 @@ class PhaseLog(LiveView):
 
 async def record(trace_path, tmp_path, view):
     link = LocalLink()
-    vp = VirtualPeripheral(link, trace_path, stderr_path=tmp_path / "firmware.log")
+    vp = VirtualPeripheral(link, trace_path, stderr_path=tmp_path / "firmware.log",
+                           mpy_dir=build_mpy())
     await vp.start()
     journal = Journal.open(tmp_path / "journal.sqlite3")
     session = Session([Step("good-morning", load_spec("good-morning"))], journal=journal,

@@ -38,8 +38,12 @@ TICK_MS = 20   # the firmware calls pace() every 20 ms of device time
 # a burst of commands (the logger's setup) costs device time like on a real link, not 200 ms each.
 HOST_GRACE_S = 0.02
 ADV_INTERVAL_MS = 20
-# The firmware runs with an ESP32-sized heap, as in the firmware's own tests.
-ESP32_HEAP = "56wK"
+# Precompiled (.mpy, what a board gets) the firmware gets the ESP32's 56wK plus what the virtual
+# board and the pipe transport take in the same heap (measured 37.7 KB = 19wK, docs/firmware.md).
+# From source MicroPython's compiler needs far more.
+ESP32_HEAP_WK = 56
+VBOARD_PIPE_WK = 20
+MPY_HEAP = f"{ESP32_HEAP_WK + VBOARD_PIPE_WK}wK"
 SOURCE_HEAP = "256wK"
 
 
@@ -53,7 +57,8 @@ def firmware_command(trace: str | os.PathLike, *, prefer_micropython: bool = Tru
     """Command line and environment that run the firmware on the virtual board in lockstep.
 
     `mpy_dir`: the firmware precompiled to .mpy (what a board gets), put first on the path; it
-    runs in an ESP32-sized heap. From source, MicroPython's compiler needs a bigger heap."""
+    runs in an ESP32-sized heap plus the virtual board's share. From source, MicroPython's
+    compiler needs a bigger heap."""
     firmware_root = FIRMWARE if (FIRMWARE / "sbdev").is_dir() else Path(__import__("sbdev").__file__).parents[1]
     # vrun converts the trace to a binary file of its own under $TMPDIR (a random name, removed
     # once open), so concurrent runs need no private TMPDIR.
@@ -63,7 +68,7 @@ def firmware_command(trace: str | os.PathLike, *, prefer_micropython: bool = Tru
     if mpy:
         first = f"{mpy_dir}:" if mpy_dir else ""
         env["MICROPYPATH"] = f"{first}{VBOARD}:{firmware_root}:.frozen"
-        heapsize = heapsize or (ESP32_HEAP if mpy_dir else SOURCE_HEAP)
+        heapsize = heapsize or (MPY_HEAP if mpy_dir else SOURCE_HEAP)
         return [mpy, "-X", f"heapsize={heapsize}", *args], env
     env["PYTHONPATH"] = os.pathsep.join([str(VBOARD), str(firmware_root), env.get("PYTHONPATH", "")])
     return [sys.executable, "-u", *args], env
@@ -149,7 +154,6 @@ class VirtualPeripheral:
                       "outages": 0, "connections": 0}
         self._tasks: list[asyncio.Task] = []
         self._stderr_file = None
-        self._tmpdir = None
 
     # -- process and pipe ---------------------------------------------------------------------
     async def start(self, timeout_s: float = 30.0) -> None:
@@ -157,7 +161,7 @@ class VirtualPeripheral:
             self.trace, prefer_micropython=self.prefer_micropython, extra_args=self.extra_args,
             heapsize=self.heapsize, mpy_dir=self.mpy_dir)
         self.interpreter = Path(cmd[0]).name
-        self._tmpdir = env.get("TMPDIR") if self.command is None else None
+        self.argv = cmd
         self._stderr_file = open(self.stderr_path, "wb") if self.stderr_path else None
         self.proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -207,8 +211,6 @@ class VirtualPeripheral:
                 pass
         if self._stderr_file:
             self._stderr_file.close()
-        if self._tmpdir:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
         if self.device.link_controller in self.link.controllers:
             self.link.remove_controller(self.device.link_controller)   # powered off: gone
 
