@@ -8,16 +8,17 @@ Sequence numbers are 16-bit and wrap; 65536 is a multiple of the ring size, so s
 Storage is in chunks of 32 slots: a fragmented 56 KB heap rarely has 5 KB in one piece.
 """
 try:
+    import micropython
     from micropython import const
 except ImportError:
-    from sbcore.compat import const
+    from sbcore.compat import micropython, const
 
 SLOT = const(20)
 _CHUNK = const(32)
 
 
+@micropython.native
 def _copy(dst, doff, src, n):
-    # bytecode, not @native: once per event (not per sample), and native code is ~300 B more heap
     for i in range(n):
         dst[doff + i] = src[i]
 
