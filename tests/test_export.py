@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from smartbell.spec import load_spec
+
 from smartbell.analyze import Trace, analyze
 from smartbell.export import (REP_COLUMNS, SET_COLUMNS, ExportError, companion_paths,
                               export_sessions, read_reps, tables)
@@ -119,7 +121,7 @@ def test_sets_file_counts_against_the_plan(journal, two_set_session, tmp_path):
         assert row["reps_done"] == len(r) and row["reps_planned"] == 8
         assert row["reps_passed"] == (r["verdict"] == "ok").sum()
         assert row["hold_mean_s"] == pytest.approx(r["hold_s"].mean(), abs=1e-3)
-        assert row["to_far_min_s"] == 1.5  # the spec's, the plan leaves it
+        assert row["to_far_min_s"] == load_spec("good-morning").limits["to_far_min_s"]  # the plan leaves it
     assert gm[gm["set"] == 3].iloc[0]["reps_done"] == 0
     hyper = sets[sets["exercise"] == "hyperextension"]
     assert hyper["reps_done"].tolist() == [0, 0] and hyper["reps_planned"].tolist() == [10, 10]

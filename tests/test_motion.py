@@ -256,9 +256,6 @@ def test_abrupt_events_found_at_the_injected_times(ex, messy, gyro, seed):
     assert all(any(abs(t - d) <= MATCH_S for t in t_true) for d in t_det), (t_true, t_det)   # precision
 
 
-@pytest.mark.xfail(strict=True, reason="no EV_HOLD at all on this clean trace (holds of 2.5-4.6 s): "
-                   "_Track.update reports a closed segment only if th <= seg_lo, but sway during the "
-                   "hold has already pushed seg_lo below the angle where the return starts")
 def test_hold_events_report_the_far_end_hold():
     tr, events = sim("good-morning", False, True, 1)
     holds = [e for e in events if e["type"] == "hold"]
@@ -351,8 +348,6 @@ def test_tick_wrap_gives_the_same_events():
     assert _rel(wrapped, tick0) == events
 
 
-@pytest.mark.xfail(strict=True, reason="rep_t_return_ms = t_far + hold is not wrapped (ticks_add): "
-                   "a hold across the tick wrap reports a return tick >= 2**30")
 def test_every_reported_tick_is_a_valid_device_tick():
     tr, _ = sim("good-morning", False, True, 1)
     first = tr.truth["reps"][0]

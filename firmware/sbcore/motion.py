@@ -28,7 +28,7 @@ try:
 except ImportError:
     from sbcore.compat import micropython, const
 
-from sbcore.compat import ticks_diff
+from sbcore.compat import ticks_add, ticks_diff
 from sbcore.fixedmath import atan2_cdeg, hyp2, isqrt
 
 VERSION = const(1)
@@ -279,7 +279,9 @@ class _Track:
                     self.best_ms = dur
                     self.best_t0 = self.seg_t0
                     self.best_th = self.seg_hi
-                if self.seg_hi + band_cd >= self.th_max and th <= self.seg_lo:
+                # A hold ends at the far end when the dumbbell moves back from it (below the top
+                # of the still segment; sway may already have taken it below the segment's low).
+                if self.seg_hi + band_cd >= self.th_max and th < self.seg_hi:
                     ended = dur
         elif still_now and th + band_cd >= self.th_max:
             self.seg_on = True
@@ -860,7 +862,7 @@ class Detector:
             if tr.seg_on and ticks_diff(tr.seg_t1, tr.seg_t0) == hold:
                 t_far = tr.seg_t0
             self.rep_t_far_ms = t_far
-            self.rep_t_return_ms = t_far + hold
+            self.rep_t_return_ms = ticks_add(t_far, hold)
         else:
             self.rep_t_far_ms = tr.t_max
             self.rep_t_return_ms = tr.t_max

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sbcore.compat import ticks_diff
 from sbcore.motion import EV_ABRUPT, EV_HOLD, EV_REP, Detector
 
 from smartbell import SmartbellError
@@ -136,10 +137,10 @@ def rep_fields(det: Detector) -> dict:
         "rep": det.rep_count,
         "start_s": start / 1000,
         "end_s": end / 1000,
-        "duration_s": (end - start) / 1000,
-        "to_far_s": (far - start) / 1000,
+        "duration_s": ticks_diff(end, start) / 1000,
+        "to_far_s": ticks_diff(far, start) / 1000,
         "hold_s": det.rep_hold_ms / 1000,
-        "return_s": (end - ret) / 1000,
+        "return_s": ticks_diff(end, ret) / 1000,
         "rom_deg": det.rep_rom_ddeg / 10,
         "peak_speed_dps": float(det.rep_peak_speed_dps),
         "peak_accel_g": det.rep_peak_accel_mg / 1000,
