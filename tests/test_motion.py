@@ -172,7 +172,7 @@ COUNT_CASES = [
           "the gyro trace of seed 2 (6 found, 5 true)"),
     _case("hyperextension", False, True, 1), _case("hyperextension", True, True, 1),
     _case("hyperextension", True, True, 2), _case("hyperextension", False, False, 1),
-    _case("hyperextension", True, False, 1, xfail="accel-only, messy: a rep missed (4 found, 5 true)"),
+    _case("hyperextension", True, False, 1),
     _case("hyperextension", True, False, 2),
 ]
 

@@ -29,7 +29,7 @@ except ImportError:
     from sbcore.compat import micropython, const
 
 from sbcore.compat import ticks_add, ticks_diff
-from sbcore.fixedmath import atan2_cdeg, hyp2, isqrt
+from sbcore.fixedmath import _ATAN_CDEG, isqrt
 
 VERSION = const(1)
 
@@ -197,7 +197,23 @@ class _Track:
         else:
             y = s1 + ((s2 * 3) >> 3)
             y = (y + (s1 * s1 + s2 * s2) // y) >> 1
-        th = atan2_cdeg(y, c)
+        # atan2_cdeg(y, c), inlined
+        ac = -c if c < 0 else c
+        if y <= ac:
+            if ac == 0:
+                th = 0
+            else:
+                r = (y << 12) // ac
+                i = r >> 6
+                lo = _ATAN_CDEG[i]
+                th = lo + (((_ATAN_CDEG[i + 1] - lo) * (r & 63)) >> 6)
+        else:
+            r = (ac << 12) // y
+            i = r >> 6
+            lo = _ATAN_CDEG[i]
+            th = 9000 - lo - (((_ATAN_CDEG[i + 1] - lo) * (r & 63)) >> 6)
+        if c < 0:
+            th = 18000 - th
         self.theta = th
         return th
 
@@ -497,7 +513,20 @@ class Detector:
         self._sx = sx
         self._sy = sy
         self._sz = sz
-        dev = _mag3(fx - sx, fy - sy, fz - sz)
+        # Largest axis difference (cheaper than a length, and as good for "is it still")
+        dev = fx - sx
+        if dev < 0:
+            dev = -dev
+        d = fy - sy
+        if d < 0:
+            d = -d
+        if d > dev:
+            dev = d
+        d = fz - sz
+        if d < 0:
+            d = -d
+        if d > dev:
+            dev = d
         still = dev < self._still_q14
 
         # Accelerometer magnitude, Q10: readings far from 1 g are not trusted for attitude.
