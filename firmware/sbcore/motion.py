@@ -270,7 +270,9 @@ class _Track:
                 self.best_ms = 0
                 self.best_th = 0
             return ended
-        if th > self.th_max:
+        th_max = self.th_max
+        if th > th_max:
+            th_max = th
             self.th_max = th
             self.t_max = t
             self.th_lo = th
@@ -281,25 +283,28 @@ class _Track:
         if speed > self.peak_speed:
             self.peak_speed = speed
         if self.seg_on:
-            if th > self.seg_hi:
+            hi = self.seg_hi
+            lo = self.seg_lo
+            if th > hi:
+                hi = th
                 self.seg_hi = th
-            if th < self.seg_lo:
+            if th < lo:
+                lo = th
                 self.seg_lo = th
             if still_now:
                 self.seg_t1 = t
             # A segment ends when the movement resumes (debounced) or drifts out of the band.
-            if (not still_now and self.fast_ms >= _HOLD_DEBOUNCE_MS) or self.seg_hi - self.seg_lo > band_cd:
+            if (not still_now and self.fast_ms >= _HOLD_DEBOUNCE_MS) or hi - lo > band_cd:
                 dur = self._close_segment()
-                if self.seg_hi > self.best_th + band_cd or (
-                        self.seg_hi + band_cd >= self.best_th and dur > self.best_ms):
+                if hi > self.best_th + band_cd or (hi + band_cd >= self.best_th and dur > self.best_ms):
                     self.best_ms = dur
                     self.best_t0 = self.seg_t0
-                    self.best_th = self.seg_hi
+                    self.best_th = hi
                 # A hold ends at the far end when the dumbbell moves back from it (below the top
                 # of the still segment; sway may already have taken it below the segment's low).
-                if self.seg_hi + band_cd >= self.th_max and th < self.seg_hi:
+                if hi + band_cd >= th_max and th < hi:
                     ended = dur
-        elif still_now and th + band_cd >= self.th_max:
+        elif still_now and th + band_cd >= th_max:
             self.seg_on = True
             self.seg_t0 = t
             self.seg_t1 = t
