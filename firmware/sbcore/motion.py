@@ -496,43 +496,49 @@ class Detector:
         if dt > kdt + (kdt >> 2) or dt < kdt - (kdt >> 2):
             self._set_gains(dt)
 
-        # Stillness: a fast and a slow average of the accelerometer agree. (State is copied to
-        # locals and back: attribute access is the dominant cost on MicroPython.)
-        k = self._k_fast
-        fx = self._fx
-        fy = self._fy
-        fz = self._fz
-        fx += ((ax - fx) * k) >> 16
-        fy += ((ay - fy) * k) >> 16
-        fz += ((az - fz) * k) >> 16
-        self._fx = fx
-        self._fy = fy
-        self._fz = fz
-        k = self._k_slow
-        sx = self._sx
-        sy = self._sy
-        sz = self._sz
-        sx += ((ax - sx) * k) >> 16
-        sy += ((ay - sy) * k) >> 16
-        sz += ((az - sz) * k) >> 16
-        self._sx = sx
-        self._sy = sy
-        self._sz = sz
-        # Largest axis difference (cheaper than a length, and as good for "is it still")
-        dev = fx - sx
-        if dev < 0:
-            dev = -dev
-        d = fy - sy
-        if d < 0:
-            d = -d
-        if d > dev:
-            dev = d
-        d = fz - sz
-        if d < 0:
-            d = -d
-        if d > dev:
-            dev = d
-        still = dev < self._still_q14
+        has_gyro = self.has_gyro
+        if has_gyro and self.calibrated:
+            # Once the gyro bias is known the gyro alone says "still" (below 6 deg/s, below);
+            # the accelerometer averages are only needed to bootstrap the bias.
+            still = False
+        else:
+            # Stillness: a fast and a slow average of the accelerometer agree. (State is copied to
+            # locals and back: attribute access is the dominant cost on MicroPython.)
+            k = self._k_fast
+            fx = self._fx
+            fy = self._fy
+            fz = self._fz
+            fx += ((ax - fx) * k) >> 16
+            fy += ((ay - fy) * k) >> 16
+            fz += ((az - fz) * k) >> 16
+            self._fx = fx
+            self._fy = fy
+            self._fz = fz
+            k = self._k_slow
+            sx = self._sx
+            sy = self._sy
+            sz = self._sz
+            sx += ((ax - sx) * k) >> 16
+            sy += ((ay - sy) * k) >> 16
+            sz += ((az - sz) * k) >> 16
+            self._sx = sx
+            self._sy = sy
+            self._sz = sz
+            # Largest axis difference (cheaper than a length, and as good for "is it still")
+            dev = fx - sx
+            if dev < 0:
+                dev = -dev
+            d = fy - sy
+            if d < 0:
+                d = -d
+            if d > dev:
+                dev = d
+            d = fz - sz
+            if d < 0:
+                d = -d
+            if d > dev:
+                dev = d
+            still = dev < self._still_q14
 
         # Accelerometer magnitude, Q10: readings far from 1 g are not trusted for attitude.
         a10x = ax >> 4
@@ -551,7 +557,7 @@ class Detector:
         g2 = self._gz
         sp2 = 0
         still_for = self._still_for
-        if self.has_gyro:
+        if has_gyro:
             gm = self._gmul
             rx = (gx * gm) >> 12                          # Q6 deg/s
             ry = (gy * gm) >> 12
@@ -635,11 +641,19 @@ class Detector:
         self._jx += dx
         self._jy += dy
         self._jz += dz
-        jerk = _mag3(dx, dy, dz) * 1000 // (dt << 14)     # g/s
+        # Jerk (g/s) from the largest axis change plus half the others: within ~15 % of the
+        # length, and no function call on the hot path.
+        if dx < 0:
+            dx = -dx
+        if dy < 0:
+            dy = -dy
+        if dz < 0:
+            dz = -dz
+        jerk = ((dx + dy + dz + (dx if dx > dy and dx > dz else (dy if dy > dz else dz))) >> 1) * 1000 // (dt << 14)
         if self._ab_on or lin2 > self._abrupt_lin2 or jerk > self._abrupt_jerk:
             flags |= self._abrupt(t, lin2, jerk)
 
-        if self.has_gyro:
+        if has_gyro:
             speed = sp2
             hold_still = sp2 < self._hold_sp2
         else:
@@ -667,7 +681,7 @@ class Detector:
         if speed > pk:
             pk = speed
         self._peak_speed = pk
-        if self.has_gyro:
+        if has_gyro:
             turning = sp2 < _TURN_SP2 or sp2 < (pk >> 4)
         else:
             turning = speed < _TURN_CDPS or speed < (pk >> 2)
