@@ -572,8 +572,13 @@ class Detector:
             qy = wy >> 4
             qz = wz >> 4
             sp2 = qx * qx + qy * qy + qz * qz             # (Q2 deg/s)^2
+            # The gyro says still sooner than the accelerometer averages can (they lag ~0.3 s).
+            if sp2 < _QUIET_SP2 and trust == 2:
+                still = True
             if still and sp2 < self._bias_gate_sp2:
-                if still_for >= 300:     # learn the bias only from accelerometer-still time
+                # Learn the bias after 0.3 s of stillness while bootstrapping, then only from long
+                # rests (2 s): short still spells within a set are often slow turns, not rest.
+                if still_for >= (2000 if self.calibrated else 300):
                     k = self._k_bias
                     self._bx = bx + (((rx << 6) - bx) * k >> 16)
                     self._by = by + (((ry << 6) - by) * k >> 16)
@@ -583,9 +588,6 @@ class Detector:
                         flags |= EV_CALIBRATED
             else:
                 still = False
-            # The gyro says still sooner than the accelerometer averages can (they lag ~0.3 s).
-            if sp2 < _QUIET_SP2 and trust == 2:
-                still = True
             # Rotate the gravity estimate by the gyro (small angle, Q16 radians) ...
             px = (((wx * dt) >> 4) * 1171) >> 12
             py = (((wy * dt) >> 4) * 1171) >> 12
