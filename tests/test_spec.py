@@ -166,7 +166,7 @@ def test_cli_spec_list_and_show(capsys):
         assert name in out
     assert cli_main(["spec", "show", "good-morning"]) == 0
     out = capsys.readouterr().out
-    assert "rom_min_deg" in out and "hold_min_s" in out and "detector rep_min_rom_deg = 12" in out
+    assert "rom_min_deg" in out and "hold_min_s" in out and "detector rep_min_rom_deg = 15" in out
 
 
 def test_cli_spec_check(tmp_path, capsys):
