@@ -43,7 +43,7 @@ def test_the_three_shipped_specs_load():
         assert lim["to_far_min_s"] > 0 and lim["return_min_s"] > 0  # slow tempo
         assert lim["abrupt_max"] == 0 and 0 < lim["weight_max_kg"] <= 5
     assert gm.limits["hold_min_s"] > hx.limits["hold_min_s"]       # a few > a couple
-    assert gen.limits == {} and gen.detector_params() == {"signal": 1}
+    assert gen.limits == {} and gen.detector_params() == {"signal": 2}
 
 
 def test_a_copied_spec_file_loads_by_path_like_the_built_in(tmp_path):

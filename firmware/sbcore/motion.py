@@ -66,8 +66,9 @@ PARAMS = (
     (13, "still_mg", 30, 5, 500),           # accelerometer wobble allowed while still
     (14, "gyro_tau_ms", 1000, 50, 10000),   # accelerometer correction of the gyro attitude
     (15, "accel_tau_ms", 150, 20, 2000),    # accelerometer-only low-pass
-    (16, "signal", 0, 0, 1),                # 0: reps by angle (the target exercises)
+    (16, "signal", 0, 0, 2),                # 0: reps by angle (the target exercises)
                                             # 1: reps by up-down cycles of the dumbbell
+                                            # 2: reps by cycles along the main axis of movement
     (17, "cycle_min_mm", 40, 5, 1000),      # signal 1: smallest up-down speed counted, mm/s
 )
 
@@ -86,8 +87,7 @@ _REVERSAL_CD = const(300)    # turned back up by this much (or 1/8 of the way): 
 _REBASE_PCT = const(60)      # turned back this % of the way: the rep ends, start re-learnt
 _QUIET_SP2 = const(576)      # (6 deg/s in Q2)^2: the gyro calls the dumbbell still
 _CYC_TAU_MS = const(1000)    # signal 1: leak of the velocity and position integrators
-_CYC_ENV_MS = const(2000)
-_CYC_ON_POS = const(0)    # signal 1: midline and envelope averaging
+_CYC_ENV_MS = const(2000)    # signal 1: midline and envelope averaging
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
@@ -323,6 +323,66 @@ class _Track:
         return best if self.best_th + band_cd >= self.th_max else 0
 
 
+class _Principal:
+    """Signal 2 state, kept off the detector (its attribute map is the hot path's main cost on
+    MicroPython, and its layout decides that cost)."""
+
+    def __init__(self):
+        self.lx = self.ly = self.lz = self.mx = self.my = self.mz = 0
+        self.c = [0, 0, 0, 0, 0, 0]
+        self.vx = self.vy = self.vz = 9459              # 1/sqrt(3) in Q14: any start works
+        self.n = -1
+
+    @micropython.native
+    def principal(self, ax, ay, az, k, kl):
+        # The accelerometer (lightly smoothed, slow mean removed, Q8 g) projected on the axis along
+        # which it varies most (covariance over the last seconds, one power-iteration step every
+        # 8 samples): whatever the lift, the repetition is the dominant oscillation there.
+        if self.n < 0:                                # first sample: start the averages here
+            self.n = 0
+            self.lx = ax >> 6
+            self.ly = ay >> 6
+            self.lz = az >> 6
+            self.mx = self.lx << 8
+            self.my = self.ly << 8
+            self.mz = self.lz << 8
+        lx = self.lx + (((ax >> 6) - self.lx) * kl >> 16)        # Q8 g
+        ly = self.ly + (((ay >> 6) - self.ly) * kl >> 16)
+        lz = self.lz + (((az >> 6) - self.lz) * kl >> 16)
+        self.lx = lx
+        self.ly = ly
+        self.lz = lz
+        # The slow mean is kept in Q16: in Q8 its small steps would round to nothing.
+        dx = lx - (self.mx >> 8)
+        dy = ly - (self.my >> 8)
+        dz = lz - (self.mz >> 8)
+        self.mx += (dx * k) >> 8
+        self.my += (dy * k) >> 8
+        self.mz += (dz * k) >> 8
+        c = self.c                                    # covariance, (Q8 g)^2 << 6
+        c[0] += (((dx * dx) << 6) - c[0]) * k >> 16
+        c[1] += (((dy * dy) << 6) - c[1]) * k >> 16
+        c[2] += (((dz * dz) << 6) - c[2]) * k >> 16
+        c[3] += (((dx * dy) << 6) - c[3]) * k >> 16
+        c[4] += (((dx * dz) << 6) - c[4]) * k >> 16
+        c[5] += (((dy * dz) << 6) - c[5]) * k >> 16
+        self.n += 1
+        if self.n >= 8:
+            self.n = 0
+            vx = self.vx
+            vy = self.vy
+            vz = self.vz
+            wx = (c[0] * vx + c[3] * vy + c[4] * vz) >> 14
+            wy = (c[3] * vx + c[1] * vy + c[5] * vz) >> 14
+            wz = (c[4] * vx + c[5] * vy + c[2] * vz) >> 14
+            n = isqrt(((wx >> 4) * (wx >> 4) + (wy >> 4) * (wy >> 4) + (wz >> 4) * (wz >> 4))) << 4
+            if n > 0:
+                self.vx = (wx << 14) // n
+                self.vy = (wy << 14) // n
+                self.vz = (wz << 14) // n
+        return (dx * self.vx + dy * self.vy + dz * self.vz) * 25    # ~ 0.1 mg units * 100
+
+
 class Detector:
     """Streaming rep / hold / abrupt-movement detector. See the module docstring."""
 
@@ -436,7 +496,8 @@ class Detector:
         self._search_ms = 0
         self._peak_speed = 0
         self._lox = self._loy = self._loz = 0            # gravity at the lowest point since the peak
-        self._cv = self._cp = self._cmid = self._cenv = 0    # signal 1: vertical movement
+        self._cv = self._cenv = 0                        # signal 1: vertical movement
+        self._pca = _Principal()                         # signal 2
         self._cside = 0
         self._cam = 0
         self._c_t0 = self._c_t_far = 0
@@ -851,21 +912,19 @@ class Detector:
     def _cycle(self, t, ax, ay, az, dt, lin2, speed):
         # Vertical movement of the dumbbell: acceleration along gravity, integrated twice with
         # leaks (a band-pass), then up-down cycles counted with hysteresis against its envelope.
-        av = ((ax * self._gx + ay * self._gy + az * self._gz) >> 14) - _ONE_G
-        # Remove the slow mean first (sensor offsets, centripetal acceleration of swinging arms)
-        # so the integrators see only the movement.
         k = self._k_cyc
-        self._cam += ((av - self._cam) * k) >> 16
-        av -= self._cam
-        v = self._cv + ((av * dt * 599) >> 10)          # um/s
-        v -= (v * dt) // _CYC_TAU_MS
-        self._cv = v
-        p = self._cp + (v * dt) // 1000                  # um
-        p -= (p * dt) // _CYC_TAU_MS
-        self._cp = p
-        k = self._k_cyc
-        self._cmid += ((p - self._cmid) * k) >> 16
-        x = (p - self._cmid) if _CYC_ON_POS else v
+        if self._signal == 2:
+            x = self._pca.principal(ax, ay, az, k, self._k_jerk)
+        else:
+            av = ((ax * self._gx + ay * self._gy + az * self._gz) >> 14) - _ONE_G
+            # Remove the slow mean first (sensor offsets, centripetal acceleration of swinging
+            # arms) so the integrator sees only the movement.
+            self._cam += ((av - self._cam) * k) >> 16
+            av -= self._cam
+            v = self._cv + ((av * dt * 599) >> 10)          # um/s
+            v -= (v * dt) // _CYC_TAU_MS
+            self._cv = v
+            x = v
         ax_ = x if x > 0 else -x
         self._cenv += ((ax_ - self._cenv) * k) >> 16
         hyst = self._cenv >> 1
