@@ -87,7 +87,8 @@ _REVERSAL_CD = const(300)    # turned back up by this much (or 1/8 of the way): 
 _REBASE_PCT = const(60)      # turned back this % of the way: the rep ends, start re-learnt
 _QUIET_SP2 = const(576)      # (6 deg/s in Q2)^2: the gyro calls the dumbbell still
 _CYC_TAU_MS = const(1000)    # signal 1: leak of the velocity and position integrators
-_CYC_ENV_MS = const(2000)    # signal 1: midline and envelope averaging
+_CYC_ENV_MS = const(2000)    # signals 1, 2: mean and envelope averaging
+_T_PCA_MS = const(100)       # signal 2: smoothing of the accelerometer before the projection
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
@@ -473,6 +474,7 @@ class Detector:
         self._k_gyro = _gain_q16(dt, self._gyro_tau)
         self._k_acc = _gain_q16(dt, self._accel_tau)
         self._k_cyc = _gain_q16(dt, _CYC_ENV_MS)
+        self._k_pca = _gain_q16(dt, _T_PCA_MS)
 
     def reset(self):
         """Forget everything learnt except the parameters and the gyro bias."""
@@ -914,7 +916,7 @@ class Detector:
         # leaks (a band-pass), then up-down cycles counted with hysteresis against its envelope.
         k = self._k_cyc
         if self._signal == 2:
-            x = self._pca.principal(ax, ay, az, k, self._k_jerk)
+            x = self._pca.principal(ax, ay, az, k, self._k_pca)
         else:
             av = ((ax * self._gx + ay * self._gy + az * self._gz) >> 14) - _ONE_G
             # Remove the slow mean first (sensor offsets, centripetal acceleration of swinging
