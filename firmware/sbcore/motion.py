@@ -333,6 +333,8 @@ class _Principal:
         self.c = [0, 0, 0, 0, 0, 0]
         self.vx = self.vy = self.vz = 9459              # 1/sqrt(3) in Q14: any start works
         self.n = -1
+        self.pol = 0                                    # signals 1, 2: which side is "out"
+        self.first = True
 
     @micropython.native
     def principal(self, ax, ay, az, k, kl):
@@ -936,18 +938,36 @@ class Detector:
             self._c_lin2 = lin2
         if speed > self._c_speed:
             self._c_speed = speed
+        cy = self._pca
+        pol = cy.pol
+        if pol == 0:
+            # The first swing away from where the set started decides which side is "out":
+            # a rep is out-and-back from there (the signal's sign itself is arbitrary).
+            if x > hyst or x < -hyst:
+                cy.pol = pol = 1 if x > 0 else -1
+                self._cside = 1
+                self._c_t_far = t
+            return 0
+        x *= pol
         if self._cside <= 0 and x > hyst:
             self._cside = 1
             self._c_t_far = t
         elif self._cside >= 0 and x < -hyst:
             was_up = self._cside == 1
             self._cside = -1
-            dur = ticks_diff(t, self._c_t0)
-            t0 = self._c_t0
+            if cy.first:
+                # The set's first rep: its start was before the first swing was recognisable,
+                # so its length is estimated from its second half.
+                cy.first = False
+                dur = 2 * ticks_diff(t, self._c_t_far)
+                t0 = t - dur
+            else:
+                dur = ticks_diff(t, self._c_t0)
+                t0 = self._c_t0
             self._c_t0 = t
             if was_up and self._rep_min_ms <= dur <= self._rep_max_ms:
                 self.rep_count += 1
-                self.rep_t_start_ms = t0
+                self.rep_t_start_ms = t0 & 0x3FFFFFFF
                 self.rep_t_far_ms = self._c_t_far
                 self.rep_t_return_ms = self._c_t_far
                 self.rep_t_end_ms = t
