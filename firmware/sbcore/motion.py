@@ -334,6 +334,7 @@ class _Principal:
         self.vx = self.vy = self.vz = 9459              # 1/sqrt(3) in Q14: any start works
         self.n = -1
         self.pol = 0                                    # signals 1, 2: which side is "out"
+        self.age = 0                                    # ms of data seen (warm-up)
         self.first = True
 
     @micropython.native
@@ -918,7 +919,15 @@ class Detector:
         # leaks (a band-pass), then up-down cycles counted with hysteresis against its envelope.
         k = self._k_cyc
         if self._signal == 2:
-            x = self._pca.principal(ax, ay, az, k, self._k_pca)
+            cy = self._pca
+            # Warm-up: until the averages have seen _CYC_ENV_MS of data they are plain running
+            # means (1/n), so the set's first rep is not lost to their start-up transient.
+            if cy.age < _CYC_ENV_MS:
+                cy.age += dt
+                kw = (dt << 16) // cy.age
+                if kw > k:
+                    k = kw
+            x = cy.principal(ax, ay, az, k, self._k_pca)
         else:
             av = ((ax * self._gx + ay * self._gy + az * self._gz) >> 14) - _ONE_G
             # Remove the slow mean first (sensor offsets, centripetal acceleration of swinging
