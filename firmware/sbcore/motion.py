@@ -847,7 +847,7 @@ class Detector:
                 self._b_armed = False
                 self.phase = PHASE_REST
                 return flags | EV_ANCHOR
-        dur = ticks_diff(t, a.t_start)
+        dur = ((t - a.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000    # ticks_diff, inlined
         if a.settling:
             # Back near the start: the rep ends when the dumbbell comes to rest, turns round into
             # the next rep, or after _SETTLE_MS, whichever is first (the end time is then close to
@@ -855,7 +855,7 @@ class Detector:
             if th < a.set_lo:
                 a.set_lo = th
                 a.set_t_lo = t
-            waited = ticks_diff(t, a.t_cross) >= _SETTLE_MS
+            waited = ((t - a.t_cross + 0x20000000) & 0x3FFFFFFF) - 0x20000000 >= _SETTLE_MS
             turned = th - a.set_lo >= _REVERSAL_CD
             if not (hold_still or waited or turned):
                 self.phase = PHASE_RETURN
@@ -1031,7 +1031,7 @@ class Detector:
                 self._ab_jerk = jerk
             self._ab_quiet = t
             return 0
-        if self._ab_on and ticks_diff(t, self._ab_quiet) >= _ABRUPT_QUIET_MS:
+        if self._ab_on and ((t - self._ab_quiet + 0x20000000) & 0x3FFFFFFF) - 0x20000000 >= _ABRUPT_QUIET_MS:
             self._ab_on = False
             self.abrupt_t_ms = self._ab_t
             self.abrupt_peak_mg = isqrt(self._ab_peak2) * 1000 // _ONE_G10
