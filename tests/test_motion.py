@@ -242,10 +242,8 @@ def test_accel_only_hold_within_0_3_s_of_the_truth(ex):
     _case("good-morning", False, True, 1), _case("good-morning", True, True, 1),
     _case("hyperextension", True, True, 1), _case("hyperextension", True, True, 2),
     _case("hyperextension", False, False, 1), _case("hyperextension", True, False, 2),
-    _case("good-morning", False, False, 1, xfail="accel-only: a false abrupt event while resting "
-          "near 11.7 s (precision)"),
-    _case("hyperextension", True, False, 1, xfail="accel-only, messy: false abrupt events during "
-          "the pick-up and the set-down (precision)"),
+    _case("good-morning", False, False, 1),
+    _case("hyperextension", True, False, 1),
 ])
 def test_abrupt_events_found_at_the_injected_times(ex, messy, gyro, seed):
     tr, events = sim(ex, messy, gyro, seed)

@@ -701,7 +701,13 @@ class Detector:
         lx = a10x - (g0 >> 4)
         ly = a10y - (g1 >> 4)
         lz = a10z - (g2 >> 4)
-        lin2 = lx * lx + ly * ly + lz * lz
+        if has_gyro:
+            lin2 = lx * lx + ly * ly + lz * lz
+        else:
+            # Without a gyro the gravity estimate lags every turn, and |a - g| would call a brisk
+            # turn abrupt; the change of |a| from 1 g does not depend on the attitude at all.
+            d = (amag2 - 1048576) >> 11                 # ~ (|a| - 1 g), Q10
+            lin2 = d * d
         k = self._k_jerk
         dx = ((ax - self._jx) * k) >> 16
         dy = ((ay - self._jy) * k) >> 16
