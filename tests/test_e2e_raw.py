@@ -51,14 +51,17 @@ async def record(trace_path, tmp_path, view):
     return journal, summary
 
 
-def test_raw_recording_reanalyses_to_the_same_reps(tmp_path):
+def test_raw_recording_reanalyses_to_the_same_reps(tmp_path, monkeypatch):
+    # Device time runs ~100x faster than wall time in lockstep: a view redrawn every 50 ms of wall
+    # time would sample the phases seconds of device time apart and miss short ones at random.
+    monkeypatch.setattr("smartbell.logger.REDRAW_EVERY_S", 0.0)
     trace = simulate("good-morning", 6, seed=1, rate_hz=100)
     trace_path, _ = trace.write(tmp_path / "trace.csv")
     view = PhaseLog()
     journal, summary = asyncio.run(record(trace_path, tmp_path, view))
     # Raw live data carries no phase: the host runs the same detector and the view still shows
     # each rep's phases in order.
-    assert view.phases.count("hold") >= 6 and "out" in view.phases and "return" in view.phases
+    assert view.phases.count("hold") >= 6 and "out" in view.phases and "return" in view.phases, " ".join(view.phases)
     raw_csv = tmp_path / "raw.csv"
     assert raw_csv.read_text().splitlines()[0].split(",") == HEADER
     raw = journal.raw(summary["session_id"])
