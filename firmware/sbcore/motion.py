@@ -86,7 +86,7 @@ _TURN_CDPS = const(2000)     # the same in centidegrees/s
 _REVERSAL_CD = const(300)    # turned back up by this much (or 1/8 of the way): a reversal
 _REBASE_PCT = const(60)      # turned back this % of the way: the rep ends, start re-learnt
 _QUIET_SP2 = const(576)      # (6 deg/s in Q2)^2: the gyro calls the dumbbell still
-_CYC_TAU_MS = const(1000)    # signal 1: leak of the velocity and position integrators
+_CYC_TAU_MS = const(1000)    # signal 1: leak of the vertical-speed integrator
 _CYC_ENV_MS = const(2000)    # signals 1, 2: mean and envelope averaging
 _T_PCA_MS = const(100)       # signal 2: smoothing of the accelerometer before the projection
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
@@ -143,7 +143,6 @@ class _Track:
         self.rx = self.ry = self.rz = 0          # reference unit vector, Q14
         self.ux = self.uy = self.uz = 0          # two unit vectors orthogonal to it, Q14
         self.vx = self.vy = self.vz = 0
-        self.theta = 0                           # current angle, centidegrees
         self.reset(0)
 
     def set_ref(self, gx, gy, gz):
@@ -215,7 +214,6 @@ class _Track:
             th = 9000 - lo - (((_ATAN_CDEG[i + 1] - lo) * (r & 63)) >> 6)
         if c < 0:
             th = 18000 - th
-        self.theta = th
         return th
 
     def reset(self, t):
