@@ -78,41 +78,34 @@ class Spec:
 
     def check_rep(self, rep: dict, *, abrupt_count: int = 0, weight_kg: float | None = None) -> dict:
         """One verdict per check ('ok', the problem, or '-' when the spec does not check it)."""
-        lim = self.limits
-        out = {}
-        rom = rep.get("rom_deg")
-        if "rom_min_deg" in lim and rom < lim["rom_min_deg"]:
-            out["check_rom"] = "too shallow"
-        elif "rom_max_deg" in lim and rom > lim["rom_max_deg"]:
-            out["check_rom"] = "too deep"
-        else:
-            out["check_rom"] = "ok" if {"rom_min_deg", "rom_max_deg"} & lim.keys() else NOT_CHECKED
-        tempo_keys = {"to_far_min_s", "return_min_s", "duration_max_s"} & lim.keys()
-        if "to_far_min_s" in lim and rep["to_far_s"] < lim["to_far_min_s"]:
-            out["check_tempo"] = "too fast"
-        elif "return_min_s" in lim and rep["return_s"] < lim["return_min_s"]:
-            out["check_tempo"] = "too fast"
-        elif "duration_max_s" in lim and rep["duration_s"] > lim["duration_max_s"]:
-            out["check_tempo"] = "too slow"
-        else:
-            out["check_tempo"] = "ok" if tempo_keys else NOT_CHECKED
-        hold = rep.get("hold_s")
-        if "hold_min_s" in lim and hold < lim["hold_min_s"]:
-            out["check_hold"] = "hold too short"
-        elif "hold_max_s" in lim and hold > lim["hold_max_s"]:
-            out["check_hold"] = "hold too long"
-        else:
-            out["check_hold"] = "ok" if {"hold_min_s", "hold_max_s"} & lim.keys() else NOT_CHECKED
-        if "abrupt_max" in lim:
-            out["check_abrupt"] = "abrupt" if abrupt_count > lim["abrupt_max"] else "ok"
-        else:
-            out["check_abrupt"] = NOT_CHECKED
-        if "weight_max_kg" in lim and weight_kg is not None:
-            out["check_weight"] = "too heavy" if weight_kg > lim["weight_max_kg"] else "ok"
-        else:
-            out["check_weight"] = NOT_CHECKED
+        # Each check: its rules (limit key, measured value, is the limit a minimum?, problem), the
+        # first rule broken gives the verdict; no rule with a limit in the spec gives '-'.
+        rules = {
+            "check_rom": [("rom_min_deg", rep.get("rom_deg"), True, "too shallow"),
+                          ("rom_max_deg", rep.get("rom_deg"), False, "too deep")],
+            "check_tempo": [("to_far_min_s", rep.get("to_far_s"), True, "too fast"),
+                            ("return_min_s", rep.get("return_s"), True, "too fast"),
+                            ("duration_max_s", rep.get("duration_s"), False, "too slow")],
+            "check_hold": [("hold_min_s", rep.get("hold_s"), True, "hold too short"),
+                           ("hold_max_s", rep.get("hold_s"), False, "hold too long")],
+            "check_abrupt": [("abrupt_max", abrupt_count, False, "abrupt")],
+            "check_weight": [("weight_max_kg", weight_kg, False, "too heavy")],
+        }
+        out = {check: self._verdict(check_rules) for check, check_rules in rules.items()}
         out["verdict"] = "ok" if all(out[c] in ("ok", NOT_CHECKED) for c in CHECKS) else "fix"
         return out
+
+
+    def _verdict(self, rules) -> str:
+        checked = False
+        for key, value, is_min, problem in rules:
+            if key not in self.limits or value is None:
+                continue
+            checked = True
+            limit = self.limits[key]
+            if (value < limit) if is_min else (value > limit):
+                return problem
+        return "ok" if checked else NOT_CHECKED
 
 
 def spec_names() -> list[str]:
