@@ -67,3 +67,19 @@ def test_advice_from_what_was_measured():
     assert struggling["weight"] == "lower" and struggling["tempo"] == "slower"
     assert any("Lower the weight" in a for a in struggling["advice"])
     assert advise([], 0)["weight"] == "n/a"
+
+
+def test_advice_on_range():
+    # Too deep is what strains the back: a quarter of the reps is enough to say it, and the
+    # session is then not called good even though weight and tempo can stay.
+    deep = advise([rep(check_rom="too deep")] * 3 + [rep()] * 5, 0)
+    assert deep["depth"] == "less" and (deep["weight"], deep["tempo"]) == ("keep", "keep")
+    assert any("3 of 8 reps too deep" in a for a in deep["advice"])
+    assert not any("Good session" in a for a in deep["advice"])
+    assert advise([rep(check_rom="too deep")] * 2 + [rep()] * 6, 0)["depth"] == "keep"
+    # Too shallow only when it is most reps, and never as a push past comfort.
+    shallow = advise([rep(check_rom="too shallow")] * 5 + [rep()] * 3, 0)
+    assert shallow["depth"] == "more" and any("if it is comfortable" in a for a in shallow["advice"])
+    assert advise([rep(check_rom="too shallow")] * 4 + [rep()] * 4, 0)["depth"] == "keep"
+    good = advise([rep()] * 8, 0)
+    assert good["depth"] == "keep" and good["advice"] == ["Good session: keep this weight and tempo."]

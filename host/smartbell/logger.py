@@ -834,7 +834,8 @@ def print_summary(summary: dict, console: Console) -> None:
                   f"{summary['reconnects']} reconnects, {summary['malformed']} bad packets")
     for name, adv in summary["exercises"].items():
         console.print(f"  {name}: {adv['reps']} reps ({adv['reps_ok']} ok), "
-                      f"{adv['abrupt']} abrupt; weight: {adv['weight']}, tempo: {adv['tempo']}")
+                      f"{adv['abrupt']} abrupt; weight: {adv['weight']}, tempo: {adv['tempo']}, "
+                      f"depth: {adv['depth']}")
         for line in adv["advice"]:
             console.print(f"    {line}")
     if summary.get("raw_csv"):

@@ -3,7 +3,8 @@
 Loaded exercise is for muscular low-back pain with a therapist involved, not after trauma, surgery
 or nerve compression. `screen()` asks once per user and remembers a pass in
 `<data dir>/screening.json`; `weight_warning()` compares the weight with the plan's and spec's
-limits; `advise()` turns the measured reps into "keep" or "lower weight / slow down" advice.
+limits; `advise()` turns the measured reps into "keep" or "lower weight / slow down / not so
+deep" advice.
 """
 from __future__ import annotations
 
@@ -117,13 +118,26 @@ def advise(reps: Iterable[dict], abrupt_count: int, *, weight_kg: float | None =
     fast = sum(v for k, v in problems.items() if "fast" in k)
     short_hold = sum(v for k, v in problems.items() if "hold" in k)
     heavy = sum(v for k, v in problems.items() if "heavy" in k)
+    deep = problems.get("too deep", 0)
+    shallow = problems.get("too shallow", 0)
     advice = []
     weight = "keep"
     tempo = "keep"
+    depth = "keep"
     if n == 0:
         advice.append("No reps were recorded.")
-        weight = tempo = "n/a"
+        weight = tempo = depth = "n/a"
     else:
+        # Going too far is what loads the back: one rep in four is enough to say so. Not going
+        # far enough is only worth a word when it is most reps, and never a push past comfort.
+        if deep > n / 4:
+            depth = "less"
+            advice.append(f"Do not go so far ({deep} of {n} reps too deep): stop at a light stretch, "
+                          "back straight.")
+        elif shallow > n / 2:
+            depth = "more"
+            advice.append(f"Go a little further if it is comfortable ({shallow} of {n} reps too "
+                          "shallow): to a light stretch, no more.")
         if heavy or abrupt_count >= 2 or short_hold > n / 3:
             weight = "lower"
             advice.append("Lower the weight next time: " + ", ".join(
@@ -134,6 +148,10 @@ def advise(reps: Iterable[dict], abrupt_count: int, *, weight_kg: float | None =
             tempo = "slower"
             advice.append("Slow down: move smoothly, take about as long coming back as going down.")
         if weight == "keep" and tempo == "keep":
-            advice.append("Good session: keep this weight and tempo.")
+            if depth == "keep":
+                advice.append("Good session: keep this weight and tempo.")
+            else:
+                advice.append("Keep this weight and tempo.")
     return {"reps": n, "reps_ok": ok, "abrupt": abrupt_count, "problems": problems,
-            "weight": weight, "tempo": tempo, "weight_kg": weight_kg, "advice": advice}
+            "weight": weight, "tempo": tempo, "depth": depth, "weight_kg": weight_kg,
+            "advice": advice}
