@@ -7,7 +7,9 @@ Simulator: fixed seeds, both target exercises, clean and messy traces (pick-up/s
 partial dips, fast reps, reps without hold, injected abrupt events), gyro+accel; an extra
 accelerometer-only series is reported separately. External: every labelled set of
 `../shared/datasets/external-dev` with `--exercise generic` and one set of constants.
-Prints a table per series; the last line is one JSON object with all the figures.
+Prints a table per series (count rates, hold-time and range-of-motion errors of the reps matched to
+the truth, abrupt-event recall and precision); the last line is one JSON object with all the
+figures.
 """
 from __future__ import annotations
 
@@ -40,18 +42,20 @@ def _sim_case(args):
     # Hold error over reps matched by time: each true rep to the detected rep whose span covers
     # its far end.
     hold_err = []
+    rom_err = []
     for r in truth["reps"]:
         mid = (r["far_s"] + r["return_s"]) / 2
         hit = det[(det.start_s <= mid) & (det.end_s >= mid)]
         if len(hit) == 1:
             hold_err.append(abs(float(hit.hold_s.iloc[0]) - r["hold_s"]))
+            rom_err.append(float(hit.rom_deg.iloc[0]) - r["rom_deg"])
     t_true = [a["t_s"] for a in truth["abrupt"]]
     t_det = res.events.loc[res.events.type == "abrupt", "t_s"].tolist()
     found = sum(1 for t in t_true if any(abs(t - d) <= MATCH_S for d in t_det))
     correct = sum(1 for d in t_det if any(abs(t - d) <= MATCH_S for t in t_true))
     return {"exercise": exercise, "seed": seed, "messy": messy, "gyro": gyro,
             "rate_hz": truth["rate_hz"], "true": len(truth["reps"]), "found": len(det),
-            "hold_err": hold_err, "abrupt_true": len(t_true), "abrupt_found": found,
+            "hold_err": hold_err, "rom_err": rom_err, "abrupt_true": len(t_true), "abrupt_found": found,
             "abrupt_det": len(t_det), "abrupt_correct": correct}
 
 
@@ -97,11 +101,14 @@ def count_metrics(true, found) -> dict:
 def sim_series(results) -> dict:
     m = count_metrics([r["true"] for r in results], [r["found"] for r in results])
     holds = [e for r in results for e in r["hold_err"]]
+    roms = [e for r in results for e in r["rom_err"]]
     at = sum(r["abrupt_true"] for r in results)
     ad = sum(r["abrupt_det"] for r in results)
     m.update({
         "hold_mae_s": float(np.mean(holds)) if holds else None,
         "hold_matched": len(holds),
+        "rom_mae_deg": float(np.mean(np.abs(roms))) if roms else None,
+        "rom_bias_deg": float(np.mean(roms)) if roms else None,
         "abrupt_recall": sum(r["abrupt_found"] for r in results) / at if at else None,
         "abrupt_precision": sum(r["abrupt_correct"] for r in results) / ad if ad else None,
         "abrupt_true": at,
@@ -137,14 +144,16 @@ def main() -> int:
             else:
                 print(f"external data not found at {DATASET}: skipped", file=sys.stderr)
 
-    print(f"{'series':34} {'n':>4} {'exact':>7} {'+-1':>7} {'MAE':>6} {'holdMAE':>8} {'ab.rec':>7} {'ab.prec':>7}")
+    print(f"{'series':34} {'n':>4} {'exact':>7} {'+-1':>7} {'MAE':>6} {'holdMAE':>8} {'romMAE':>7} "
+          f"{'ab.rec':>7} {'ab.prec':>7}")
 
     def line(name, m):
         hold = "" if m.get("hold_mae_s") is None else f"{m['hold_mae_s']:.3f}"
+        rom = "" if m.get("rom_mae_deg") is None else f"{m['rom_mae_deg']:.2f}"
         rec = "" if m.get("abrupt_recall") is None else f"{m['abrupt_recall']:.3f}"
         prec = "" if m.get("abrupt_precision") is None else f"{m['abrupt_precision']:.3f}"
         print(f"{name:34} {m['n']:4d} {m['exact_rate']:7.3f} {m['within1_rate']:7.3f} "
-              f"{m['count_mae']:6.3f} {hold:>8} {rec:>7} {prec:>7}")
+              f"{m['count_mae']:6.3f} {hold:>8} {rom:>7} {rec:>7} {prec:>7}")
 
     figures["sim_all"] = sim_series(sim)
     line("simulator, all (gyro+accel)", figures["sim_all"])
