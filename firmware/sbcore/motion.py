@@ -420,6 +420,7 @@ class _State:
         self.peak_speed = 0
         self.lox = self.loy = self.loz = 0              # gravity at the lowest point since the peak
         self.speed = 0
+        self.nf2 = 0                                    # accel-only speed noise power, (0.04 deg/s)^2
         self.th = 0                                     # angle to the start position, cdeg
         self.phase = PHASE_SEARCH
         self.ab_on = False
@@ -494,6 +495,7 @@ class Detector:
         hs = v[6] * 4                                   # Q2 deg/s
         self._hold_sp2 = hs * hs
         self._hold_rate_cd = v[6] * 100
+        self._hold_rate2 = (self._hold_rate_cd >> 2) * (self._hold_rate_cd >> 2)
         self._band_cd = v[7] * 100
         self._hold_min_ms = v[8]
         a = (v[9] * _ONE_G10) // 1000                   # Q10 g
@@ -771,7 +773,19 @@ class Detector:
             s.py = g1
             s.pz = g2
             speed = (_mag3(rx, ry, rz) * 358) >> 10    # cdeg/s
-            hold_still = speed < self._hold_rate_cd
+            # This estimate never reads 0: accelerometer noise comes through as a few deg/s of
+            # speed, which adds in quadrature to the true one and would cut every hold short.
+            # Its power is learnt while the accelerometer is still and taken off before comparing.
+            # Squares in (0.04 deg/s)^2, kept below 2^30 so they stay small ints on a 32-bit
+            # board: nothing above 14 deg/s is noise, nothing above 640 deg/s is held still.
+            sp = speed >> 2
+            if sp < 16000:
+                sq = sp * sp
+                if still and sq < 131072:
+                    s.nf2 += ((sq - s.nf2) * self._k_bias) >> 16
+                hold_still = sq < self._hold_rate2 + s.nf2
+            else:
+                hold_still = False
         # A turning point of the movement: slow in absolute terms, or against the recent peak
         # speed (fast continuous reps never get slow in absolute terms).
         pk = s.peak_speed
