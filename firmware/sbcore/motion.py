@@ -350,6 +350,8 @@ class _Principal:
         # The accelerometer (lightly smoothed, slow mean removed, Q8 g) projected on the axis along
         # which it varies most (covariance over the last seconds, one power-iteration step every
         # 8 samples): whatever the lift, the repetition is the dominant oscillation there.
+        # Every intermediate stays below 2^30 (a small int on a 32-bit board) for accelerations
+        # up to the detector's 8 g and gains k < 2^15.
         if self.n < 0:                                # first sample: start the averages here
             self.n = 0
             self.lx = ax >> 6
@@ -371,28 +373,54 @@ class _Principal:
         self.mx += (dx * k) >> 8
         self.my += (dy * k) >> 8
         self.mz += (dz * k) >> 8
-        c = self.c                                    # covariance, (Q8 g)^2 << 6
-        c[0] += (((dx * dx) << 6) - c[0]) * k >> 16
-        c[1] += (((dy * dy) << 6) - c[1]) * k >> 16
-        c[2] += (((dz * dz) << 6) - c[2]) * k >> 16
-        c[3] += (((dx * dy) << 6) - c[3]) * k >> 16
-        c[4] += (((dx * dz) << 6) - c[4]) * k >> 16
-        c[5] += (((dy * dz) << 6) - c[5]) * k >> 16
+        # Covariance in (Q8 g)^2 << 3, of deviations clipped to 2 g; each update c += t * k >> 16
+        # is done as (t >> 8) * k >> 8 plus (t & 255) * k >> 16, so that no product reaches 2^30.
+        cx = 511 if dx > 511 else (-511 if dx < -511 else dx)
+        cy = 511 if dy > 511 else (-511 if dy < -511 else dy)
+        cz = 511 if dz > 511 else (-511 if dz < -511 else dz)
+        c = self.c
+        t = ((cx * cx) << 3) - c[0]
+        c[0] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
+        t = ((cy * cy) << 3) - c[1]
+        c[1] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
+        t = ((cz * cz) << 3) - c[2]
+        c[2] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
+        t = ((cx * cy) << 3) - c[3]
+        c[3] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
+        t = ((cx * cz) << 3) - c[4]
+        c[4] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
+        t = ((cy * cz) << 3) - c[5]
+        c[5] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
         self.n += 1
         if self.n >= 8:
             self.n = 0
+            # Scale the covariance below 2^14 for the power-iteration step (its size is arbitrary).
+            cm = 0
+            for i in range(6):
+                v = c[i] if c[i] > 0 else -c[i]
+                if v > cm:
+                    cm = v
+            sh = 0
+            while (cm >> sh) >= 16384:
+                sh += 1
+            c0 = c[0] >> sh
+            c1 = c[1] >> sh
+            c2 = c[2] >> sh
+            c3 = c[3] >> sh
+            c4 = c[4] >> sh
+            c5 = c[5] >> sh
             vx = self.vx
             vy = self.vy
             vz = self.vz
-            wx = (c[0] * vx + c[3] * vy + c[4] * vz) >> 14
-            wy = (c[3] * vx + c[1] * vy + c[5] * vz) >> 14
-            wz = (c[4] * vx + c[5] * vy + c[2] * vz) >> 14
+            wx = (c0 * vx + c3 * vy + c4 * vz) >> 14
+            wy = (c3 * vx + c1 * vy + c5 * vz) >> 14
+            wz = (c4 * vx + c5 * vy + c2 * vz) >> 14
             n = isqrt(((wx >> 4) * (wx >> 4) + (wy >> 4) * (wy >> 4) + (wz >> 4) * (wz >> 4))) << 4
             if n > 0:
                 self.vx = (wx << 14) // n
                 self.vy = (wy << 14) // n
                 self.vz = (wz << 14) // n
-        return (dx * self.vx + dy * self.vy + dz * self.vz) * 25    # ~ 0.1 mg units * 100
+        return (dx * self.vx + dy * self.vy + dz * self.vz) >> 10      # 1 g = 4096
 
 
 class _State:
@@ -564,12 +592,28 @@ class Detector:
         ax = (ax * am) >> 10
         ay = (ay * am) >> 10
         az = (az * am) >> 10
+        # At most 8 g an axis (Q14): with that bound every product below stays under 2^30, a
+        # small int on a 32-bit board (beyond it an int is allocated on the heap). Only a sensor
+        # set to +-16 g can read more, and only in an impact.
+        if ax > 131071 or ax < -131071 or ay > 131071 or ay < -131071 or az > 131071 or az < -131071:
+            ax = 131071 if ax > 131071 else (-131071 if ax < -131071 else ax)
+            ay = 131071 if ay > 131071 else (-131071 if ay < -131071 else ay)
+            az = 131071 if az > 131071 else (-131071 if az < -131071 else az)
         if s.n == 0:
             s.n = 1
             s.t = t
-            s.gx = s.fx = s.sx = s.jx = s.px = ax
-            s.gy = s.fy = s.sy = s.jy = s.py = ay
-            s.gz = s.fz = s.sz = s.jz = s.pz = az
+            s.fx = s.sx = s.jx = ax
+            s.fy = s.sy = s.jy = ay
+            s.fz = s.sz = s.jz = az
+            # Gravity starts along the first reading, 1 g long (the first reading may be anything).
+            n = isqrt((ax >> 4) * (ax >> 4) + (ay >> 4) * (ay >> 4) + (az >> 4) * (az >> 4))
+            if n:
+                s.gx = s.px = (ax << 10) // n
+                s.gy = s.py = (ay << 10) // n
+                s.gz = s.pz = (az << 10) // n
+            else:
+                s.gx = s.gy = s.px = s.py = 0
+                s.gz = s.pz = _ONE_G
             self._a.reset(t)
             self._b.reset(t)
             return 0
@@ -598,9 +642,9 @@ class Detector:
             fx = s.fx
             fy = s.fy
             fz = s.fz
-            fx += ((ax - fx) * k) >> 16
-            fy += ((ay - fy) * k) >> 16
-            fz += ((az - fz) * k) >> 16
+            fx += (((ax - fx) >> 4) * k) >> 12             # (< 2^18 >> 4) * (< 2^16) < 2^30
+            fy += (((ay - fy) >> 4) * k) >> 12
+            fz += (((az - fz) >> 4) * k) >> 12
             s.fx = fx
             s.fy = fy
             s.fz = fz
@@ -608,9 +652,9 @@ class Detector:
             sx = s.sx
             sy = s.sy
             sz = s.sz
-            sx += ((ax - sx) * k) >> 16
-            sy += ((ay - sy) * k) >> 16
-            sz += ((az - sz) * k) >> 16
+            sx += (((ax - sx) >> 4) * k) >> 12
+            sy += (((ay - sy) >> 4) * k) >> 12
+            sz += (((az - sz) >> 4) * k) >> 12
             s.sx = sx
             s.sy = sy
             s.sz = sz
@@ -679,9 +723,9 @@ class Detector:
             else:
                 still = False
             # Rotate the gravity estimate by the gyro (small angle, Q16 radians) ...
-            px = (((wx * dt) >> 4) * 1171) >> 12
-            py = (((wy * dt) >> 4) * 1171) >> 12
-            pz = (((wz * dt) >> 4) * 1171) >> 12
+            px = (((wx * dt) >> 6) * 1171) >> 10
+            py = (((wy * dt) >> 6) * 1171) >> 10
+            pz = (((wz * dt) >> 6) * 1171) >> 10
             if px > 16384 or px < -16384 or py > 16384 or py < -16384 or pz > 16384 or pz < -16384:
                 px = _clamp_rot(px)
                 py = _clamp_rot(py)
@@ -702,14 +746,14 @@ class Detector:
             # ... and pull it towards the accelerometer when that can be trusted.
             if trust:
                 k = self._k_gyro if trust == 2 else self._k_gyro >> 2
-                g0 += ((ax - g0) * k) >> 16
-                g1 += ((ay - g1) * k) >> 16
-                g2 += ((az - g2) * k) >> 16
+                g0 += (((ax - g0) >> 2) * k) >> 14
+                g1 += (((ay - g1) >> 2) * k) >> 14
+                g2 += (((az - g2) >> 2) * k) >> 14
         elif trust:
             k = self._k_acc if trust == 2 else self._k_acc >> 2
-            g0 += ((ax - g0) * k) >> 16
-            g1 += ((ay - g1) * k) >> 16
-            g2 += ((az - g2) * k) >> 16
+            g0 += (((ax - g0) >> 2) * k) >> 14
+            g1 += (((ay - g1) >> 2) * k) >> 14
+            g2 += (((az - g2) >> 2) * k) >> 14
         s.gx = g0
         s.gy = g1
         s.gz = g2
@@ -730,14 +774,16 @@ class Detector:
             # Without a gyro the gravity estimate lags every turn, and |a - g| would call a brisk
             # turn abrupt; the change of |a| from 1 g does not depend on the attitude at all.
             d = (amag2 - 1048576) >> 11                 # ~ (|a| - 1 g), Q10
+            if d > 16383:                               # (16 g: keeps d * d below 2^30)
+                d = 16383
             lin2 = d * d
         k = self._k_jerk
         jx = s.jx
         jy = s.jy
         jz = s.jz
-        dx = ((ax - jx) * k) >> 16
-        dy = ((ay - jy) * k) >> 16
-        dz = ((az - jz) * k) >> 16
+        dx = (((ax - jx) >> 4) * k) >> 12
+        dy = (((ay - jy) >> 4) * k) >> 12
+        dz = (((az - jz) >> 4) * k) >> 12
         s.jx = jx + dx
         s.jy = jy + dy
         s.jz = jz + dz
@@ -763,9 +809,18 @@ class Detector:
             rx = s.rx
             ry = s.ry
             rz = s.rz
-            rx += ((((g0 - s.px) << 10) // dt - rx) * k) >> 14
-            ry += ((((g1 - s.py) << 10) // dt - ry) * k) >> 14
-            rz += ((((g2 - s.pz) << 10) // dt - rz) * k) >> 14
+            # Rate of change of g (Q14 / 1024 ms) capped at 2^17 (~450 deg/s, faster than any
+            # lift) so that the smoothing below stays under 2^30 on a 32-bit board.
+            vx = ((g0 - s.px) << 10) // dt
+            vy = ((g1 - s.py) << 10) // dt
+            vz = ((g2 - s.pz) << 10) // dt
+            if vx > 131072 or vx < -131072 or vy > 131072 or vy < -131072 or vz > 131072 or vz < -131072:
+                vx = 131072 if vx > 131072 else (-131072 if vx < -131072 else vx)
+                vy = 131072 if vy > 131072 else (-131072 if vy < -131072 else vy)
+                vz = 131072 if vz > 131072 else (-131072 if vz < -131072 else vz)
+            rx += (((vx - rx) >> 3) * k) >> 11
+            ry += (((vy - ry) >> 3) * k) >> 11
+            rz += (((vz - rz) >> 3) * k) >> 11
             s.rx = rx
             s.ry = ry
             s.rz = rz
@@ -996,23 +1051,33 @@ class Detector:
                 cy.age += dt
                 kw = (dt << 16) // cy.age
                 if kw > k:
-                    k = kw
-            x = cy.principal(ax, ay, az, k, self._k_pca)
+                    k = kw if kw < 32767 else 32767      # (gains below 2^15: see principal())
+            x = cy.principal(ax, ay, az, k, self._k_pca)    # 1 g = 4096
+            floor = 1
         else:
-            av = ((ax * self._gx + ay * self._gy + az * self._gz) >> 14) - _ONE_G
+            # (Products kept below 2^30 for a 32-bit board: accelerations to 8 g, gains < 2^16.)
+            av = (((ax >> 3) * self._gx + (ay >> 3) * self._gy + (az >> 3) * self._gz) >> 11) - _ONE_G
+            if av > 65535:
+                av = 65535
+            elif av < -65535:
+                av = -65535
             # Remove the slow mean first (sensor offsets, centripetal acceleration of swinging
             # arms) so the integrator sees only the movement.
-            self._cam += ((av - self._cam) * k) >> 16
+            self._cam += (((av - self._cam) >> 2) * k) >> 14
             av -= self._cam
-            v = self._cv + ((av * dt * 599) >> 10)          # um/s
-            v -= (v * dt) // _CYC_TAU_MS
+            v = self._cv + ((((av * dt) >> 4) * 599) >> 6)    # um/s
+            v -= (v // _CYC_TAU_MS) * dt
             self._cv = v
-            x = v
+            x = v >> 6                                        # 64 um/s
+            floor = self._cyc_min >> 7
         ax_ = x if x > 0 else -x
-        self._cenv += ((ax_ - self._cenv) * k) >> 16
-        hyst = self._cenv >> 1
-        if hyst < self._cyc_min >> 1:
-            hyst = self._cyc_min >> 1
+        # The envelope is kept with 8 more bits than x (small steps would round to nothing), and
+        # updated as t * k >> 16 in two products that both stay below 2^30.
+        e = ax_ - (self._cenv >> 8)
+        self._cenv += ((e >> 8) * k) + (((e & 255) * k) >> 8)
+        hyst = self._cenv >> 9
+        if hyst < floor:
+            hyst = floor
         if lin2 > self._c_lin2:
             self._c_lin2 = lin2
         if speed > self._c_speed:
