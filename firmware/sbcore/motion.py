@@ -339,6 +339,7 @@ class _Principal:
     def __init__(self):
         self.lx = self.ly = self.lz = self.mx = self.my = self.mz = 0
         self.c = [0, 0, 0, 0, 0, 0]
+        self.p = [0, 0, 0, 0, 0, 0]
         self.vx = self.vy = self.vz = 9459              # 1/sqrt(3) in Q14: any start works
         self.n = -1
         self.pol = 0                                    # signals 1, 2: which side is "out"
@@ -379,18 +380,16 @@ class _Principal:
         cy = 511 if dy > 511 else (-511 if dy < -511 else dy)
         cz = 511 if dz > 511 else (-511 if dz < -511 else dz)
         c = self.c
-        t = ((cx * cx) << 3) - c[0]
-        c[0] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
-        t = ((cy * cy) << 3) - c[1]
-        c[1] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
-        t = ((cz * cz) << 3) - c[2]
-        c[2] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
-        t = ((cx * cy) << 3) - c[3]
-        c[3] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
-        t = ((cx * cz) << 3) - c[4]
-        c[4] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
-        t = ((cy * cz) << 3) - c[5]
-        c[5] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
+        p = self.p                                    # this sample's products, preallocated
+        p[0] = cx * cx
+        p[1] = cy * cy
+        p[2] = cz * cz
+        p[3] = cx * cy
+        p[4] = cx * cz
+        p[5] = cy * cz
+        for i in range(6):
+            t = (p[i] << 3) - c[i]
+            c[i] += ((t >> 8) * k >> 8) + (((t & 255) * k) >> 16)
         self.n += 1
         if self.n >= 8:
             self.n = 0
