@@ -8,6 +8,7 @@ import importlib.util
 import math
 import random
 
+import numpy as np
 import pytest
 
 from sbcore.compat import TICKS_PERIOD, ticks_diff
@@ -469,3 +470,25 @@ def test_reset_keeps_parameters_and_calibration_recalibrate_forgets_it():
     assert not det.calibrated and det.get_param("hold_band_deg") == 6
     _, third = run(tr, det=det)
     assert len(reps_of(third)) == len(reps_of(events)) and det.calibrated
+
+
+def _wrist(seconds_still, tremor_g, reps, rep_g, rate=50.0, seed=0):
+    # An accelerometer-only wrist-like trace: still with a 1.2 Hz tremor, then `reps` 2-second
+    # swings out by rep_g and back along one tilted axis, then still again.
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, seconds_still + 2.0 * reps + 3.0, 1 / rate)
+    u = np.array([0.6, 0.3, 0.74]) / np.linalg.norm([0.6, 0.3, 0.74])
+    x = tremor_g * np.sin(2 * np.pi * 1.2 * t)
+    moving = (t >= seconds_still) & (t < seconds_still + 2.0 * reps)
+    x[moving] += rep_g * np.sin(np.pi * (t[moving] - seconds_still) / 2) ** 2
+    acc = np.array([0.0, 0.0, 1.0]) + np.outer(x, u) + rng.normal(0, 0.004, (len(t), 3))
+    return Trace(t, acc, None)
+
+
+def test_generic_counts_no_rep_in_tremor_before_the_set():
+    # A still start lets the cycle counter's envelope shrink to the tremor; before the swing
+    # floor (cycle_min_mg) each tremor cycle longer than rep_min_ms was a rep.
+    quiet = _wrist(12.0, 0.012, 0, 0.3)
+    assert reps_of(run(quiet, "generic")[1]) == []
+    lifted = _wrist(12.0, 0.012, 6, 0.3)
+    assert len(reps_of(run(lifted, "generic")[1])) == 6

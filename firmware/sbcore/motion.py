@@ -70,6 +70,7 @@ PARAMS = (
                                             # 1: reps by up-down cycles of the dumbbell
                                             # 2: reps by cycles along the main axis of movement
     (17, "cycle_min_mm", 40, 5, 1000),      # signal 1: smallest up-down speed counted, mm/s
+    (18, "cycle_min_mg", 50, 0, 2000),      # signal 2: smallest swing counted, peak to peak, mg
 )
 
 _T_FAST_MS = const(60)       # fast accel average, for stillness
@@ -345,6 +346,7 @@ class _Principal:
         self.pol = 0                                    # signals 1, 2: which side is "out"
         self.age = 0                                    # ms of data seen (warm-up)
         self.first = True
+        self.xhi = 0                                    # signal 2: peak of the current out half
 
     @micropython.native
     def principal(self, ax, ay, az, k, kl):
@@ -534,6 +536,7 @@ class Detector:
         self._accel_tau = v[14]
         self._signal = v[15]
         self._cyc_min = v[16] * 1000                    # um
+        self._cyc_pp = (v[17] * 4096) // 1000           # signal 2 units (1 g = 4096)
         g = _BIAS_GATE_DPS * 4
         self._bias_gate_sp2 = g * g
         if hasattr(self, "_k_dt"):
@@ -1092,6 +1095,8 @@ class Detector:
                 self._c_t_far = t
             return 0
         x *= pol
+        if x > cy.xhi:
+            cy.xhi = x
         if self._cside <= 0 and x > hyst:
             self._cside = 1
             self._c_t_far = t
@@ -1108,7 +1113,12 @@ class Detector:
                 dur = ticks_diff(t, self._c_t0)
                 t0 = self._c_t0
             self._c_t0 = t
-            if was_up and self._rep_min_ms <= dur <= self._rep_max_ms:
+            # Signal 2: a swing smaller than cycle_min_mg (peak of the out half to here) is
+            # tremor or sensor noise at the start of a set, not a lift.
+            swing = cy.xhi - x
+            cy.xhi = x
+            if (was_up and self._rep_min_ms <= dur <= self._rep_max_ms
+                    and (swing >= self._cyc_pp or self._signal == 1)):
                 self.rep_count += 1
                 self.rep_t_start_ms = t0 & 0x3FFFFFFF
                 self.rep_t_far_ms = self._c_t_far
