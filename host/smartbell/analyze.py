@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,6 +198,39 @@ def check_reps(reps: list[dict], abrupt_times: list[float], spec: Spec,
     return pd.DataFrame(rows, columns=REP_COLUMNS + list(CHECKS) + ["verdict"])
 
 
+def packet_gaps(accel_g, lengths=range(16, 257)) -> int | None:
+    """Length of the transfer packets between which samples were lost, or None.
+
+    A recording made of packets with samples lost between them jumps at every packet boundary
+    far more than it moves from one sample to the next inside a packet, and a time column written
+    from the nominal rate does not show the loss. Found when, for some packet length p with at
+    least 4 boundaries, the median step across the boundaries (samples kp-1 -> kp) is at least
+    6 times the median step of the whole recording.
+    """
+    a = np.asarray(accel_g, dtype=float)
+    if len(a) < 64:
+        return None
+    step = np.linalg.norm(np.diff(a, axis=0), axis=1)
+    inside = float(np.median(step))
+    for p in lengths:
+        across = step[p - 1::p]
+        if len(across) < 4:
+            break
+        if np.median(across) >= 6 * inside:
+            return p
+    return None
+
+
+def data_warnings(trace: Trace) -> list[str]:
+    """What in an input recording makes its counts unreliable, in words (empty when nothing)."""
+    warnings = []
+    p = packet_gaps(trace.accel_g)
+    if p:
+        warnings.append(f"the accelerometer jumps every {p} samples: samples were probably lost "
+                        "between transfer packets, so reps are missing from this recording")
+    return warnings
+
+
 def analyze(source: str | Path | Trace, exercise: str | Spec, *, weight_kg: float | None = None) -> Analysis:
     trace = source if isinstance(source, Trace) else read_trace(source)
     spec = exercise if isinstance(exercise, Spec) else load_spec(exercise)
@@ -221,6 +255,7 @@ def analyze(source: str | Path | Trace, exercise: str | Spec, *, weight_kg: floa
         "mean_rom_deg": round(float(rep_df["rom_deg"].mean()), 1) if len(rep_df) else None,
         "weight_kg": weight_kg,
         "checks": {c: rep_df[c].value_counts().to_dict() for c in CHECKS},
+        "data_warnings": data_warnings(trace),
     }
     return Analysis(spec, rep_df, ev_df.reset_index(drop=True), summary)
 
@@ -257,4 +292,6 @@ def run(args) -> int:
     s = result.summary
     print(f"{s['reps']} reps ({s['reps_ok']} ok), {s['abrupt_events']} abrupt events, "
           f"{s['duration_s']:.1f} s at {s['rate_hz']} Hz -> {', '.join(str(p) for p in paths)}")
+    for w in s["data_warnings"]:
+        print(f"smartbell analyze: warning: {args.trace}: {w}", file=sys.stderr)
     return 0

@@ -59,31 +59,8 @@ def _sim_case(args):
             "abrupt_det": len(t_det), "abrupt_correct": correct}
 
 
-def packet_gaps(accel, lengths=range(16, 257)) -> int | None:
-    """Length of the transfer packets between which samples were lost, or None.
-
-    A recording made of packets with samples lost between them jumps at every packet boundary
-    far more than it moves from one sample to the next inside a packet (its time column, written
-    from the nominal rate, does not show the loss). Found when, for some packet length p with at
-    least 4 boundaries, the median step across the boundaries (samples kp-1 -> kp) is at least
-    6 times the median step of the whole recording. Uses no labels.
-    """
-    a = np.asarray(accel, dtype=float)
-    if len(a) < 64:
-        return None
-    step = np.linalg.norm(np.diff(a, axis=0), axis=1)
-    inside = float(np.median(step))
-    for p in lengths:
-        across = step[p - 1::p]
-        if len(across) < 4:
-            break
-        if np.median(across) >= 6 * inside:
-            return p
-    return None
-
-
 def _ext_case(row):
-    from smartbell.analyze import analyze, read_trace
+    from smartbell.analyze import analyze, packet_gaps, read_trace
 
     path = DATASET / row["source"] / f"{row['id']}.csv"
     res = analyze(path, "generic")
