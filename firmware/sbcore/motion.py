@@ -19,8 +19,12 @@ How it works (docs/detector.md has the exact definitions):
 - a rep leaves the start position, reaches a far end at least `rep_min_rom_deg` away (and at
   least `rep_adapt_pct` % of the recent reps' range, so partial dips do not count), and comes
   back; a hold is the longest time the far end is held still;
-- if the dumbbell comes to rest somewhere else (picked up from the floor, a new posture) and the
-  next movement leaves and returns to that new place, that place becomes the start position.
+- if the dumbbell comes to rest having moved up or down by `carry_min_mm` or more since its last
+  rest (acceleration along gravity integrated twice between the two rests), it was carried
+  (picked up, set down), not swung through a rep: nothing is counted and the start position is
+  re-learnt there;
+- if the dumbbell comes to rest somewhere else (a new posture) and the next movement leaves and
+  returns to that new place, that place becomes the start position.
 """
 try:
     import micropython
@@ -812,7 +816,7 @@ class Detector:
             s.ct = 0
         elif acc_still:
             # The accelerometer averages notice a movement only once it is under way: while
-            # resting, the integral restarts every 256 ms instead of every sample, so that it
+            # resting, the integral restarts every second instead of every sample, so that it
             # holds the movement's onset too.
             if s.ct >= 1024:
                 s.cv = 0
