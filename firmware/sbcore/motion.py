@@ -19,8 +19,12 @@ How it works (docs/detector.md has the exact definitions):
 - a rep leaves the start position, reaches a far end at least `rep_min_rom_deg` away (and at
   least `rep_adapt_pct` % of the recent reps' range, so partial dips do not count), and comes
   back; a hold is the longest time the far end is held still;
-- if the dumbbell comes to rest somewhere else (picked up from the floor, a new posture) and the
-  next movement leaves and returns to that new place, that place becomes the start position.
+- if the dumbbell comes to rest having moved up or down by `carry_min_mm` or more since its last
+  rest (acceleration along gravity integrated twice between the two rests), it was carried
+  (picked up, set down), not swung through a rep: nothing is counted and the start position is
+  re-learnt there;
+- if the dumbbell comes to rest somewhere else (a new posture) and the next movement leaves and
+  returns to that new place, that place becomes the start position.
 """
 try:
     import micropython
@@ -71,6 +75,8 @@ PARAMS = (
                                             # 2: reps by cycles along the main axis of movement
     (17, "cycle_min_mm", 40, 5, 1000),      # signal 1: smallest up-down speed counted, mm/s
     (18, "cycle_min_mg", 50, 0, 2000),      # signal 2: smallest swing counted, peak to peak, mg
+    (19, "carry_min_mm", 600, 100, 5000),   # moved up or down this much between two rests: carried
+                                            # (picked up, set down), not a rep; start re-learnt
 )
 
 _T_FAST_MS = const(60)       # fast accel average, for stillness
@@ -91,6 +97,8 @@ _CYC_TAU_MS = const(1000)    # signal 1: leak of the vertical-speed integrator
 _CYC_ENV_MS = const(2000)    # signals 1, 2: mean and envelope averaging
 _T_PCA_MS = const(100)       # signal 2: smoothing of the accelerometer before the projection
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
+_CARRY_MAX_MS = const(10000)  # vertical travel is judged over at most this long between rests
+_CARRY_MAX_ACC_MS = const(5000)  # ... accelerometer only (its error grows faster: see step())
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -457,6 +465,11 @@ class _State:
         self.ab_peak2 = 0
         self.ab_t = 0
         self.ab_jerk = 0
+        # Vertical travel since the last rest (see step()): velocity (0.15 mm/s), position
+        # (~10 um: 102 a mm) and time integrated (ms; -1: too long without a rest to tell).
+        self.cv = 0
+        self.cp = 0
+        self.ct = 0
 
 
 class Detector:
@@ -537,6 +550,7 @@ class Detector:
         self._signal = v[15]
         self._cyc_min = v[16] * 1000                    # um
         self._cyc_pp = (v[17] * 4096) // 1000           # signal 2 units (1 g = 4096)
+        self._carry_p = v[18] * 102                     # vertical travel units (9.8 um)
         g = _BIAS_GATE_DPS * 4
         self._bias_gate_sp2 = g * g
         if hasattr(self, "_k_dt"):
@@ -633,7 +647,8 @@ class Detector:
 
         has_gyro = self.has_gyro
         calibrated = self.calibrated
-        if has_gyro and calibrated:
+        acc_still = not (has_gyro and calibrated)
+        if not acc_still:
             # Once the gyro bias is known the gyro alone says "still" (below 6 deg/s, below);
             # the accelerometer averages are only needed to bootstrap the bias.
             still = False
@@ -779,6 +794,56 @@ class Detector:
             if d > 16383:                               # (16 g: keeps d * d below 2^30)
                 d = 16383
             lin2 = d * d
+        # Vertical travel between two rests: the acceleration along gravity (with a gyro a.g - 1 g;
+        # without, (|a|^2 - 1) / 2 ~ |a| - 1 g, since the accelerometer-only g lags every turn),
+        # integrated twice from the end of one rest (still for still_ms) to the start of the next.
+        # Both ends are at rest, so the velocity there is 0 and what the integral shows at the end
+        # is drift: taken as a constant acceleration error (sensor offset, 1 g scale), which
+        # moves the position by v * T / 2. Judged in step's anchored part below.
+        carried = False
+        still_ms = self._still_ms
+        integrate = still_for < still_ms
+        if integrate:
+            pass
+        elif still_for - dt < still_ms:
+            # Just came to rest: how far did the dumbbell move up or down since the last rest?
+            ct = s.ct
+            if ct > 0:
+                dz = s.cp - (s.cv >> 3) * (ct >> 4)         # drift removed: v * T / 128 units
+                carried = dz >= self._carry_p or dz <= -self._carry_p
+            s.cv = 0
+            s.cp = 0
+            s.ct = 0
+        elif acc_still:
+            # The accelerometer averages notice a movement only once it is under way: while
+            # resting, the integral restarts every second instead of every sample, so that it
+            # holds the movement's onset too.
+            if s.ct >= 1024:
+                s.cv = 0
+                s.cp = 0
+                s.ct = 0
+            else:
+                integrate = True
+        if integrate:
+            ct = s.ct
+            if ct >= 0:
+                if ct > (_CARRY_MAX_MS if has_gyro else _CARRY_MAX_ACC_MS):
+                    s.ct = -1
+                else:
+                    if has_gyro:
+                        d = ((a10x * g0 + a10y * g1 + a10z * g2) >> 14) - 1024
+                    else:
+                        d = (amag2 - 1048576) >> 11
+                        if -4096 < d < 4096:
+                            d -= (d * d) >> 11              # |a| - 1 = x - x^2 / 2, x = (|a|^2 - 1) / 2
+                    if d > 4096:                            # 4 g: keeps v * dt below 2^30
+                        d = 4096
+                    elif d < -4096:
+                        d = -4096
+                    cv = s.cv + ((d * dt) >> 4)
+                    s.cv = cv
+                    s.cp += (cv * dt) >> 6
+                    s.ct = ct + dt
         k = self._k_jerk
         jx = s.jx
         jy = s.jy
@@ -864,12 +929,22 @@ class Detector:
             s.search_ms += dt
             # Held still: that is the start position. Never still (continuous reps): take a
             # turning point of the movement instead, after a while.
-            if still_for >= self._still_ms or (s.search_ms >= _SEARCH_MS and turning):
+            if still_for >= still_ms or (s.search_ms >= _SEARCH_MS and turning):
                 self._anchor(t)
                 flags |= EV_ANCHOR
             return flags
 
         a = self._a
+        if carried:
+            # Picked up or set down (a rep's far end is a few tenths of a metre from its start, a
+            # pick-up about a metre): whatever was under way was not a rep, and the start
+            # position is here.
+            a.set_ref(g0, g1, g2)
+            a.reset(t)
+            s.b_armed = False
+            s.phase = PHASE_REST
+            s.th = 0
+            return flags | EV_ANCHOR
         th = a.angle(g0, g1, g2)
         s.th = th
         s.speed = speed
@@ -881,7 +956,6 @@ class Detector:
                 a.t_leave = t
             s.phase = PHASE_REST
             # Follow slow changes of the start posture while resting still near it.
-            still_ms = self._still_ms
             if still_for >= still_ms:
                 if still_for - dt < still_ms or still_for % 1000 < dt:
                     a.set_ref(g0, g1, g2)
@@ -1175,6 +1249,10 @@ class Detector:
             if jerk > s.ab_jerk:
                 s.ab_jerk = jerk
             s.ab_quiet = t
+            # A knock's acceleration is beyond what integrating the samples can follow (the
+            # sensor's range and bandwidth): the vertical travel until the next rest is unknown.
+            if s.still_for < self._still_ms:
+                s.ct = -1
             return 0
         if s.ab_on and ((t - s.ab_quiet + 0x20000000) & 0x3FFFFFFF) - 0x20000000 >= _ABRUPT_QUIET_MS:
             s.ab_on = False

@@ -129,6 +129,14 @@ def rotation_angle(m: np.ndarray) -> np.ndarray:
     return np.arctan2(sin, cos)
 
 
+def rot_log(m: np.ndarray) -> np.ndarray:
+    """Rotation vector (rad) of one rotation matrix turning by less than about 170 deg."""
+    angle = float(rotation_angle(m))
+    vee = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
+    n = float(np.linalg.norm(vee))
+    return vee / n * angle if n > 1e-12 else np.zeros(3)
+
+
 def random_rotation(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Uniformly distributed rotation: (matrix, unit quaternion w, x, y, z)."""
     q = rng.normal(size=4)

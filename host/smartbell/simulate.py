@@ -19,7 +19,7 @@ import numpy as np
 from smartbell import SmartbellError
 from smartbell.kinematics import (
     G0, BodyModel, Carry, Piecewise, Sway, hann_pulse_avg, min_rotation_duration_s,
-    random_rotation, rot_vec, rotation_angle, unit_vector,
+    random_rotation, rot_log, rot_vec, rotation_angle, unit_vector,
 )
 
 EXERCISES = ("good-morning", "hyperextension")
@@ -123,9 +123,11 @@ class _Schedule:
                           "amplitude_deg": math.degrees(amp)})
         self.rest(_u(self.rng, 0.8, 1.5))
 
-    def rep(self, *, fast: bool, hold_kind: str) -> None:
+    def rep(self, *, fast: bool, hold_kind: str, hold_s: float | None = None) -> None:
         amp = self.nominal_rad * _u(self.rng, 0.9, 1.1)
-        if hold_kind == "none":
+        if hold_s is not None:
+            hold = hold_s
+        elif hold_kind == "none":
             hold = 0.0
         elif hold_kind == "short":
             hold = _u(self.rng, 0.0, 1.0)
@@ -147,6 +149,18 @@ class _Schedule:
         n_knots, n_reps, n_dips, n_pauses = snap
         del self.theta.t[n_knots:], self.theta.v[n_knots:]
         del self.reps[n_reps:], self.dips[n_dips:], self.pauses[n_pauses:]
+
+
+def _turn_floor_to_far_end(model: BodyModel, sched: _Schedule, seed: int) -> None:
+    """Lay the dumbbell on the floor (before the pick-up) in the orientation of the first rep's
+    far end, turned by up to 10 deg about a random axis. Own random numbers: nothing else moves."""
+    if model.pickup is None or not sched.reps:
+        raise SimulationError("floor_near_far needs a messy trace with at least one rep")
+    rng = np.random.default_rng([int(seed), 7919])
+    far_r = model.body_pose(np.array([sched.reps[0]["far_s"]]))[0][0]
+    pickup = model.pickup
+    pickup.floor_r = far_r @ rot_vec(unit_vector(rng) * math.radians(_u(rng, 0.0, 10.0)))
+    pickup.rotvec = rot_log(pickup.floor_r.T @ pickup.chest_r)
 
 
 def _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps) -> None:
@@ -263,7 +277,7 @@ def _quantise(x: np.ndarray, lsb_per_unit: float) -> np.ndarray:
 
 
 def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
-             fast_reps: int | None) -> tuple[BodyModel, _Schedule, float]:
+             fast_reps: int | None, hold_s: float | None = None) -> tuple[BodyModel, _Schedule, float]:
     """The whole true motion: lead-in, sets of reps with the messy extras, tail."""
     sched = _Schedule(rng, nominal_rad=body["nominal_rad"], lever_m=body["lever_m"],
                       hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"])
@@ -318,7 +332,7 @@ def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
             hold_kind = "short"
         else:
             hold_kind = "normal"
-        sched.rep(fast=fast, hold_kind=hold_kind)
+        sched.rep(fast=fast, hold_kind=hold_kind, hold_s=hold_s)
         i += 1
         if duration_s is not None and sched.theta.end_s + tail_s > duration_s:
             if i <= reps:
@@ -365,8 +379,15 @@ def _inject_pulses(rng, model: BodyModel, sched: _Schedule, t_s: np.ndarray, lin
 
 def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None = None,
              messy: bool = False, gyro: bool = True, n_abrupt: int | None = None,
-             duration_s: float | None = None, fast_reps: int | None = None) -> Trace:
+             duration_s: float | None = None, fast_reps: int | None = None,
+             hold_s: float | None = None, floor_near_far: bool = False) -> Trace:
     """Simulate one set of `reps` reps (see the module docstring).
+
+    For tests of hard cases (both leave every other random draw, so the rest of the trace, as
+    it is without them): `hold_s` makes every rep hold its far end exactly this long;
+    `floor_near_far` (messy traces) turns the pick-up so that the dumbbell lies on the floor in
+    the orientation of the first rep's far end, give or take 10 deg: the case where the floor
+    looks like the far end of a rep to a detector that only sees the gravity direction.
 
     `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
     20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
@@ -384,7 +405,9 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     rate = float(rate_hz) if rate_hz is not None else _u(rng, 50.0, 200.0)
     mount_r, mount_q = random_rotation(rng)
     bias_dps = rng.uniform(-GYRO_BIAS_MAX_DPS, GYRO_BIAS_MAX_DPS, size=3)
-    model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps)
+    model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps, hold_s)
+    if floor_near_far:
+        _turn_floor_to_far_end(model, sched, seed)
 
     # Samples at the device's clock: nominal period plus read jitter.
     n = int(math.floor(total_s * rate)) + 1
