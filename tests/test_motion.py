@@ -528,3 +528,17 @@ def test_generic_counts_no_rep_in_tremor_before_the_set():
     assert reps_of(run(quiet, "generic")[1]) == []
     lifted = _wrist(12.0, 0.012, 6, 0.3)
     assert len(reps_of(run(lifted, "generic")[1])) == 6
+
+
+@pytest.mark.parametrize("hold_s", [4.0, 8.0])
+def test_accel_only_knock_during_a_hold_does_not_split_it(hold_s):
+    # Without a gyro a knock reads as a turn; these traces have one inside a hold (before, the
+    # hold was cut to its longer piece: 2.4 of 4.4 s, 4.6 of 8.6 s).
+    tr = simulate("hyperextension", 4, seed=2, messy=False, gyro=False, hold_s=hold_s)
+    knocked = [r for r in tr.truth["reps"]
+               if any(r["far_s"] < a["t_s"] < r["return_s"] for a in tr.truth["abrupt"])]
+    assert knocked
+    events = run(tr, "hyperextension")[1]
+    for truth, hits in match_reps(tr, events):
+        assert len(hits) == 1
+        assert abs(hits[0]["hold_ms"] / 1000 - truth["hold_s"]) <= 0.6, truth

@@ -766,7 +766,9 @@ class Detector:
                 g0 += (((ax - g0) >> 2) * k) >> 14
                 g1 += (((ay - g1) >> 2) * k) >> 14
                 g2 += (((az - g2) >> 2) * k) >> 14
-        elif trust:
+        elif trust and not s.ab_on:
+            # (During an abrupt movement the reading is the knock, not gravity: without a gyro
+            # the attitude holds still until it is over, or a knock in a hold reads as a turn.)
             k = self._k_acc if trust == 2 else self._k_acc >> 2
             g0 += (((ax - g0) >> 2) * k) >> 14
             g1 += (((ay - g1) >> 2) * k) >> 14
@@ -962,7 +964,10 @@ class Detector:
             return flags
         if hold_still:
             a.fast_ms = 0
-        else:
+        elif has_gyro or not s.ab_on:
+            # (Without a gyro a knock reads as a turn: during an abrupt movement the time moving
+            # does not count towards ending a hold. If the dumbbell is still after it, the hold
+            # goes on; if it moves, the hold ends at its last still sample.)
             a.fast_ms += dt
         held = a.update(t, th, hold_still, lin2, speed, start_cd, self._band_cd)
         if held >= self._hold_min_ms:
