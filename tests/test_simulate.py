@@ -65,7 +65,10 @@ def test_accelerometer_reads_one_g_at_rest(traces, case):
     still = window(trace, start, first - 0.05)
     for event in trace.truth["abrupt"]:
         still &= ~window(trace, event["t_s"] - 0.2, event["t_s"] + 0.2)
-    norm = np.linalg.norm(trace.accel_g[still], axis=1)
+    # The sensor's zero-g offset is part of the simulated reading, and declared in the truth.
+    offset = np.array(trace.truth["accel_offset_g"])
+    assert np.all(np.abs(offset) <= 0.04) and np.any(offset != 0)
+    norm = np.linalg.norm(trace.accel_g[still] - offset, axis=1)
     assert abs(norm.mean() - 1.0) < 0.01
     assert np.all(np.abs(norm - 1.0) < 0.06)
 
@@ -218,10 +221,12 @@ def test_messy_trace_has_every_kind_of_mess(traces):
         assert 1.2 <= down["end_s"] - down["start_s"] <= 2.0
         assert 1.0 <= truth["duration_s"] - down["end_s"] <= 2.0
         assert pick["end_s"] < truth["reps"][0]["start_s"] and truth["reps"][-1]["end_s"] < down["start_s"]
-        # On the floor the dumbbell lies still: gyro reads its bias, accelerometer 1 g.
+        # On the floor the dumbbell lies still: gyro reads its bias, accelerometer 1 g (plus
+        # its offset).
         floor = window(trace, 0.0, pick["start_s"] - 0.05)
         assert np.abs(trace.gyro_dps[floor] - truth["gyro_bias_dps"]).max() < 0.6
-        assert np.abs(np.linalg.norm(trace.accel_g[floor], axis=1) - 1).max() < 0.06
+        acc = trace.accel_g[floor] - np.array(truth["accel_offset_g"])
+        assert np.abs(np.linalg.norm(acc, axis=1) - 1).max() < 0.06
         rot = trace.model.pose(np.array([pick["start_s"], pick["end_s"]]))[0]
         lift = trace.model.pose(np.array([pick["start_s"], pick["end_s"]]))[1]
         turned = math.degrees(math.acos(np.clip((np.trace(rot[0].T @ rot[1]) - 1) / 2, -1, 1)))

@@ -97,8 +97,8 @@ _CYC_TAU_MS = const(1000)    # signal 1: leak of the vertical-speed integrator
 _CYC_ENV_MS = const(2000)    # signals 1, 2: mean and envelope averaging
 _T_PCA_MS = const(100)       # signal 2: smoothing of the accelerometer before the projection
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
-_CARRY_MAX_MS = const(10000)  # vertical travel is judged over at most this long between rests
-_CARRY_MAX_ACC_MS = const(5000)  # ... accelerometer only (its error grows faster: see step())
+_CARRY_MAX_MS = const(4000)   # vertical travel is judged over at most this long between rests
+_CARRY_MAX_ACC_MS = const(4000)  # ... accelerometer only
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -470,6 +470,8 @@ class _State:
         self.cv = 0
         self.cp = 0
         self.ct = 0
+        self.cr = 0                                     # acceleration along gravity at rest, Q10 g
+        self.ce0 = 0                                    # ... at the rest the integral started from
 
 
 class Detector:
@@ -802,6 +804,21 @@ class Detector:
         # Both ends are at rest, so the velocity there is 0 and what the integral shows at the end
         # is drift: taken as a constant acceleration error (sensor offset, 1 g scale), which
         # moves the position by v * T / 2. Judged in step's anchored part below.
+        if has_gyro:
+            d = ((a10x * g0 + a10y * g1 + a10z * g2) >> 14) - 1024
+        else:
+            d = (amag2 - 1048576) >> 11
+            if -4096 < d < 4096:
+                d -= (d * d) >> 11                      # |a| - 1 = x - x^2 / 2, x = (|a|^2 - 1) / 2
+        if d > 4096:                                    # 4 g: keeps v * dt below 2^30
+            d = 4096
+        elif d < -4096:
+            d = -4096
+        if still_for:
+            # At rest this reads the accelerometer's offset along gravity (tens of mg on a real
+            # part), which depends on how the dumbbell lies: its level at each rest, ~130 ms mean.
+            e = s.cr
+            s.cr = e + (((d - e) * (dt if dt < 64 else 64)) >> 7)
         carried = False
         still_ms = self._still_ms
         integrate = still_for < still_ms
@@ -812,6 +829,15 @@ class Detector:
             ct = s.ct
             if ct > 0:
                 dz = s.cp - (s.cv >> 3) * (ct >> 4)         # drift removed: v * T / 128 units
+                # The drift removal takes the error as constant; the offset along gravity turns
+                # with the dumbbell, from its level at the last rest to its level here. As a ramp
+                # of E over T it leaves -E T^2 / 12 after the drift removal: added back here.
+                e = s.cr - s.ce0
+                if e > 256:
+                    e = 256
+                elif e < -256:
+                    e = -256
+                dz += e * ((ct >> 5) * (ct >> 5)) // 12
                 carried = dz >= self._carry_p or dz <= -self._carry_p
             s.cv = 0
             s.cp = 0
@@ -832,16 +858,8 @@ class Detector:
                 if ct > (_CARRY_MAX_MS if has_gyro else _CARRY_MAX_ACC_MS):
                     s.ct = -1
                 else:
-                    if has_gyro:
-                        d = ((a10x * g0 + a10y * g1 + a10z * g2) >> 14) - 1024
-                    else:
-                        d = (amag2 - 1048576) >> 11
-                        if -4096 < d < 4096:
-                            d -= (d * d) >> 11              # |a| - 1 = x - x^2 / 2, x = (|a|^2 - 1) / 2
-                    if d > 4096:                            # 4 g: keeps v * dt below 2^30
-                        d = 4096
-                    elif d < -4096:
-                        d = -4096
+                    if ct == 0:
+                        s.ce0 = s.cr                        # the offset's level at the start
                     cv = s.cv + ((d * dt) >> 4)
                     s.cv = cv
                     s.cp += (cv * dt) >> 6

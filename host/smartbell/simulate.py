@@ -5,7 +5,8 @@
     trace.write("trace.csv")        # trace.csv (t,ax,ay,az,gx,gy,gz) + trace.truth.json
 
 The dumbbell's true motion comes from `smartbell.kinematics`; the sensor adds a random mounting,
-gyro bias, noise and int16 quantisation. Truth is computed from the noise-free trajectory.
+gyro bias, accelerometer offset, noise and int16 quantisation. Truth is computed from the noise-free
+trajectory.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ GYRO_LSB_PER_DPS = 32.8    # +-1000 dps full scale
 ACCEL_NOISE_G = 0.01
 GYRO_NOISE_DPS = 0.1
 GYRO_BIAS_MAX_DPS = 3.0
+# Accelerometer zero-g offset per axis, uniform in +-this: MEMS parts are specified at +-20 mg
+# (LSM6DSOX, typical) to +-50 mg (MPU-6050 X/Y; 80 mg Z) after factory trim.
+ACCEL_OFFSET_MAX_G = 0.04
 JITTER_S = 0.3e-3
 # Planned movements stay under this; sway and the hips' shift use part of the 0.35 g margin left
 # between movement and the weakest injected abrupt pulse (0.9 g).
@@ -422,7 +426,10 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     # Sensor frame = dumbbell frame turned by the mounting; specific force reads +1 g up at rest.
     r_ws = kin["r"] @ mount_r
     force_g = np.einsum("nij,ni->nj", r_ws, lin_g + np.array([0.0, 0.0, 1.0]))
-    accel_g = _quantise(force_g + rng.normal(0, ACCEL_NOISE_G, size=(n, 3)), ACCEL_LSB_PER_G)
+    # (The offset has its own random stream, so adding it changed no other draw of a seed.)
+    offset_g = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), 1]).uniform(
+        -ACCEL_OFFSET_MAX_G, ACCEL_OFFSET_MAX_G, size=3)
+    accel_g = _quantise(force_g + offset_g + rng.normal(0, ACCEL_NOISE_G, size=(n, 3)), ACCEL_LSB_PER_G)
     gyro_dps = None
     if gyro:
         rate_dps = kin["omega_dps"] @ mount_r + bias_dps
@@ -447,6 +454,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         "nominal_rom_deg": round(math.degrees(body["nominal_rad"]), 3),
         "lever_m": round(body["lever_m"], 4),
         "gyro_bias_dps": [round(float(v), 4) for v in bias_dps],
+        "accel_offset_g": [round(float(v), 4) for v in offset_g],
         # v_dumbbell = R(q) v_sensor; dumbbell frame = body frame (x forward, y left, z up when
         # standing upright).
         "mounting": [round(float(v), 6) for v in mount_q],
