@@ -439,6 +439,7 @@ class _State:
 
     def __init__(self):
         self.bx = self.by = self.bz = 0                 # gyro bias, Q12 deg/s (kept by reset)
+        self.ox = self.oy = self.oz = 0                 # accelerometer offset, Q14 g (kept too)
         self.reset()
 
     def reset(self):
@@ -617,6 +618,10 @@ class Detector:
             ax = 131071 if ax > 131071 else (-131071 if ax < -131071 else ax)
             ay = 131071 if ay > 131071 else (-131071 if ay < -131071 else ay)
             az = 131071 if az > 131071 else (-131071 if az < -131071 else az)
+        # The accelerometer's zero-g offset, as learnt at rests (below), taken off every reading.
+        ax -= s.ox
+        ay -= s.oy
+        az -= s.oz
         if s.n == 0:
             s.n = 1
             s.t = t
@@ -818,7 +823,23 @@ class Detector:
             # At rest this reads the accelerometer's offset along gravity (tens of mg on a real
             # part), which depends on how the dumbbell lies: its level at each rest, ~130 ms mean.
             e = s.cr
-            s.cr = e + (((d - e) * (dt if dt < 64 else 64)) >> 7)
+            e += ((d - e) * (dt if dt < 64 else 64)) >> 7
+            s.cr = e
+            if still_for >= 1000 and still_for - dt < 1000:
+                # Once a rest, half of what is left of the offset along this rest's gravity is
+                # taken off the readings from now on: rests in several orientations (floor,
+                # start, far end) learn the offset in the directions the dumbbell is used in.
+                if e > 256:
+                    e = 256
+                elif e < -256:
+                    e = -256
+                e <<= 3                                 # half the level, Q10 -> Q14
+                ox = s.ox + ((e * g0) >> 14)
+                oy = s.oy + ((e * g1) >> 14)
+                oz = s.oz + ((e * g2) >> 14)
+                s.ox = ox if -3277 < ox < 3277 else (3277 if ox > 0 else -3277)    # 0.2 g at most
+                s.oy = oy if -3277 < oy < 3277 else (3277 if oy > 0 else -3277)
+                s.oz = oz if -3277 < oz < 3277 else (3277 if oz > 0 else -3277)
         carried = False
         still_ms = self._still_ms
         integrate = still_for < still_ms
