@@ -539,8 +539,8 @@ class Detector:
         self._end_pct = v[5]
         hs = v[6] * 4                                   # Q2 deg/s
         self._hold_sp2 = hs * hs
-        self._hold_rate_cd = v[6] * 100
-        self._hold_rate2 = (self._hold_rate_cd >> 2) * (self._hold_rate_cd >> 2)
+        hr = v[6] * 25                                  # accel-only speed units (0.04 deg/s)
+        self._hold_rate2 = hr * hr
         self._band_cd = v[7] * 100
         self._hold_min_ms = v[8]
         a = (v[9] * _ONE_G10) // 1000                   # Q10 g
@@ -577,7 +577,6 @@ class Detector:
         self._derive()
         self._set_gains(10)
         self._s.reset()
-        self._gx = self._gy = self._gz = 0               # gravity estimate, Q14, as _cycle() sees it
         self._cv = self._cenv = 0                        # signal 1: vertical movement
         self._pca = _Principal()                         # signal 2
         self._cside = 0
@@ -962,9 +961,6 @@ class Detector:
             turning = speed < _TURN_CDPS or speed < (pk >> 2)
 
         if self._signal:
-            self._gx = g0       # _cycle() reads the gravity estimate from the detector
-            self._gy = g1
-            self._gz = g2
             flags |= self._cycle(t, ax, ay, az, dt, lin2, speed)
         if not s.anchored:
             s.search_ms += dt
@@ -1176,7 +1172,8 @@ class Detector:
             floor = 1
         else:
             # (Products kept below 2^30 for a 32-bit board: accelerations to 8 g, gains < 2^16.)
-            av = (((ax >> 3) * self._gx + (ay >> 3) * self._gy + (az >> 3) * self._gz) >> 11) - _ONE_G
+            s = self._s
+            av = (((ax >> 3) * s.gx + (ay >> 3) * s.gy + (az >> 3) * s.gz) >> 11) - _ONE_G
             if av > 65535:
                 av = 65535
             elif av < -65535:
