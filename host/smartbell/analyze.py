@@ -221,10 +221,10 @@ def packet_gaps(accel_g, lengths=range(16, 257)) -> int | None:
     return None
 
 
-def data_warnings(trace: Trace) -> list[str]:
+def data_warnings(packet_gap: int | None) -> list[str]:
     """What in an input recording makes its counts unreliable, in words (empty when nothing)."""
     warnings = []
-    p = packet_gaps(trace.accel_g)
+    p = packet_gap
     if p:
         warnings.append(f"the accelerometer jumps every {p} samples: samples were probably lost "
                         "between transfer packets, so reps are missing from this recording")
@@ -239,6 +239,7 @@ def analyze(source: str | Path | Trace, exercise: str | Spec, *, weight_kg: floa
     rep_df = check_reps(reps, abrupt_times, spec, weight_kg)
     ev_df = pd.DataFrame(events, columns=EVENT_COLUMNS).sort_values("t_s", kind="stable")
     duration = float(trace.t_s[-1] - trace.t_s[0])
+    gap = packet_gaps(trace.accel_g)
     summary = {
         "source": trace.source,
         "exercise": spec.name,
@@ -255,7 +256,8 @@ def analyze(source: str | Path | Trace, exercise: str | Spec, *, weight_kg: floa
         "mean_rom_deg": round(float(rep_df["rom_deg"].mean()), 1) if len(rep_df) else None,
         "weight_kg": weight_kg,
         "checks": {c: rep_df[c].value_counts().to_dict() for c in CHECKS},
-        "data_warnings": data_warnings(trace),
+        "packet_gap_samples": gap,
+        "data_warnings": data_warnings(gap),
     }
     return Analysis(spec, rep_df, ev_df.reset_index(drop=True), summary)
 

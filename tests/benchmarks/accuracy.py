@@ -60,13 +60,12 @@ def _sim_case(args):
 
 
 def _ext_case(row):
-    from smartbell.analyze import analyze, packet_gaps, read_trace
+    from smartbell.analyze import analyze
 
-    path = DATASET / row["source"] / f"{row['id']}.csv"
-    res = analyze(path, "generic")
+    res = analyze(DATASET / row["source"] / f"{row['id']}.csv", "generic")
     return {"source": row["source"], "id": row["id"], "exercise": row["exercise"],
             "label": int(row["reps"]), "found": len(res.reps), "flag": "FLAG" in str(row["notes"]),
-            "gap": packet_gaps(read_trace(path).accel_g)}
+            "gap": res.summary["packet_gap_samples"]}
 
 
 def count_metrics(true, found) -> dict:
