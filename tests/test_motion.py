@@ -266,9 +266,11 @@ def test_hold_within_0_3_s_of_the_truth(ex, messy, gyro, seed):
         assert abs(hits[0]["hold_ms"] / 1000 - truth["hold_s"]) <= 0.3, truth
 
 
-def test_accel_only_holds_are_not_cut_short_by_sensor_noise():
-    # Without a gyro the speed estimate carries a few deg/s of noise; uncompensated it cut holds
-    # short by 0.33 s on average on these traces (0.25 s with the noise power taken off).
+def test_accel_only_holds_are_not_cut_short_by_sensor_noise_or_lag():
+    # Without a gyro the speed estimate carries a few deg/s of noise, and lags the movement most
+    # when it decays from a fast approach. Uncompensated, the noise cut holds short by 0.33 s on
+    # average on these traces; with its power taken off, the lag still cut them by 0.24 s; with
+    # the hold's start moved back to where the angle stopped changing, about 0.1 s.
     errors = []
     for ex in ("good-morning", "hyperextension"):
         for seed in (1, 2):
@@ -276,12 +278,12 @@ def test_accel_only_holds_are_not_cut_short_by_sensor_noise():
             errors += [hits[0]["hold_ms"] / 1000 - truth["hold_s"]
                        for truth, hits in match_reps(tr, events) if hits]
     assert len(errors) == 20
-    assert sum(errors) / len(errors) > -0.3, errors
+    assert abs(sum(errors) / len(errors)) < 0.15, errors
 
 
-@pytest.mark.xfail(strict=True, reason="accel-only holds come out short by the lag of the gravity "
-                   "estimate, up to 0.4 s on some reps once its noise is compensated (e.g. "
-                   "hyperextension seed 1: true 0.80/2.78/3.34 s, found 0.40/2.49/3.12 s)")
+@pytest.mark.xfail(strict=True, reason="accel-only holds: the speed estimate's lag and noise still move "
+                   "the ends of some holds by more than 0.3 s (e.g. good-morning seed 1: "
+                   "true 2.96 s, found 2.53 s; hyperextension seed 1: true 2.82 s, found 2.48 s)")
 @pytest.mark.parametrize("ex", ["good-morning", "hyperextension"])
 def test_accel_only_hold_within_0_3_s_of_the_truth(ex):
     tr, events = sim(ex, False, False, 1)

@@ -96,6 +96,8 @@ _QUIET_SP2 = const(576)      # (6 deg/s in Q2)^2: the gyro calls the dumbbell st
 _CYC_TAU_MS = const(1000)    # signal 1: leak of the vertical-speed integrator
 _CYC_ENV_MS = const(2000)    # signals 1, 2: mean and envelope averaging
 _T_PCA_MS = const(100)       # signal 2: smoothing of the accelerometer before the projection
+_HOLD_STEP_CD = const(100)   # accel-only holds: the angle has stopped changing if it moved less
+_HOLD_BACK_MS = const(600)   # ... and a hold's start is moved back by at most this
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
 _CARRY_MAX_MS = const(4000)   # vertical travel is judged over at most this long between rests
 _CARRY_MAX_ACC_MS = const(4000)  # ... accelerometer only
@@ -459,6 +461,8 @@ class _State:
         self.lox = self.loy = self.loz = 0              # gravity at the lowest point since the peak
         self.speed = 0
         self.nf2 = 0                                    # accel-only speed noise power, (0.04 deg/s)^2
+        self.hr = 0                                     # accel-only: angle at the last 1 deg step
+        self.ht = 0                                     # ... and its time
         self.th = 0                                     # angle to the start position, cdeg
         self.phase = PHASE_SEARCH
         self.ab_on = False
@@ -1005,6 +1009,16 @@ class Detector:
             # goes on; if it moves, the hold ends at its last still sample.)
             a.fast_ms += dt
         held = a.update(t, th, hold_still, lin2, speed, start_cd, self._band_cd)
+        if not has_gyro:
+            # The speed estimate lags the movement, most when it decays from a fast approach:
+            # a still segment starting now started when the angle (which lags much less) stopped
+            # changing, if that was recent: the last time it moved _HOLD_STEP_CD.
+            d = th - s.hr
+            if d > _HOLD_STEP_CD or d < -_HOLD_STEP_CD:
+                s.hr = th
+                s.ht = t
+            elif a.seg_t0 == t and a.seg_on and ticks_diff(t, s.ht) <= _HOLD_BACK_MS:
+                a.seg_t0 = s.ht
         if held >= self._hold_min_ms:
             self.hold_t_start_ms = a.seg_t0
             self.hold_ms = held
