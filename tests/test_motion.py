@@ -140,13 +140,15 @@ def test_heap_lock_runner_detects_an_allocation(tmp_path):
     path = cost.vectors_from_trace(tmp_path / "v.bin", tr, "good-morning")
     script = cost.runner_path(tmp_path)
     script.write_text(script.read_text().replace(
-        "from sbcore.motion import Detector,",
-        "from sbcore.motion import Detector as _D,\n"
+        "from sbdev.bench import",
+        "from sbcore.motion import Detector as _D\n"
         "class Detector(_D):\n"
         "    def step(self, *a):\n"
         "        self.last = list(a)\n"
         "        return _D.step(self, *a)\n"
-        "from sbcore.motion import"))
+        "import sbdev.bench\n"
+        "sbdev.bench.Detector = Detector\n"
+        "from sbdev.bench import"))
     from fakes.mpybuild import build_mpy
     from mpy import run_micropython
     out = run_micropython(script=script, args=(path, "lock"), extra_path=(build_mpy(),)).stdout.decode()

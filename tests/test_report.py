@@ -94,6 +94,23 @@ def test_empty_session(journal, tmp_path):
     assert pdf_pages_in(pdf) == 1 + 2 + 2  # summary page, two figures, sets and reps tables
 
 
+def test_device_sensor_faults_are_counted_by_kind(journal):
+    # A FIFO overrun or a bus error on the device reaches the journal as a status event; the
+    # report counts them (a "recovered" is not a fault), apart from the logger's own faults.
+    sid = new_session(journal)
+    assert dict(session_report(journal, sid).facts)["Sensor faults on the device"] == "0"
+    for seq, (status, kind) in enumerate([("fault", "overrun"), ("recovered", "overrun"),
+                                          ("fault", "i2c"), ("fault", "overrun"), ("low_battery", None)]):
+        fields = {"t_s": seq, "status": status, "value": 3}
+        if kind:
+            fields["fault"] = kind
+        journal.add_event(sid, seq=seq, type="status", t_ms=1000 * seq, host_time=T0, exercise=None,
+                          set_no=None, fields=fields)
+    facts = dict(session_report(journal, sid).facts)
+    assert facts["Sensor faults on the device"] == "3 (overrun x2, i2c x1)"
+    assert facts["Recording faults"] == "0"
+
+
 def test_one_rep_session(journal, tmp_path):
     sid = new_session(journal)
     add_rep(journal, sid, 0, 1, t0=5.0, hold_s=1.0)  # too short for the plan's 3 s

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("smartbell.report", "render a session or progress report (HTML/PDF)"),
     "plan": ("smartbell.plan", "check a therapist's plan file"),
     "spec": ("smartbell.spec", "show or check an exercise spec"),
-    "device": ("smartbell.device", "install or flash the firmware on a board"),
+    "device": ("smartbell.device", "install, flash or time the firmware on a board"),
 }
 
 

@@ -2,10 +2,13 @@
 
     smartbell device flash --port /dev/ttyUSB0 --firmware ESP32_GENERIC-v1.24.1.bin
     smartbell device install --port /dev/ttyUSB0 [--config my-config.json]
+    smartbell device bench --port /dev/ttyUSB0
 
 `flash` writes the official MicroPython binary with esptool (download it from
 https://micropython.org/download/ESP32_GENERIC/); `install` compiles the firmware to .mpy for the
 ESP32 (a 56 KB heap cannot compile the source on the board) and copies it with mpremote.
+`bench` times the installed detector on the board itself (`sbdev.bench` on a simulated session):
+the per-sample cost the unix-port benchmark can only estimate.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,6 +42,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="also copy this config.json (default: keep the board's)")
     p.add_argument("--source", action="store_true",
                    help="copy .py sources instead of compiled .mpy (needs much more heap on the board)")
+    p = sub.add_parser("bench", help="time the motion detector on the board (after `install`)")
+    p.add_argument("--port", required=True, help="serial port of the board")
+    p.add_argument("--exercise", default="good-morning", help="simulated exercise (default good-morning)")
+    p.add_argument("--rate-hz", type=float, default=200.0, help="sample rate of the trace (default 200)")
+    p.add_argument("--reps", type=int, default=3, help="reps in the trace (default 3: ~40 s, ~250 KB)")
+    p.add_argument("--runs", type=int, default=3, help="timed runs, the median is reported")
     p = sub.add_parser("flash", help="write a MicroPython binary to an ESP32 with esptool")
     p.add_argument("--port", required=True, help="serial port of the board")
     p.add_argument("--firmware", required=True, type=Path,
@@ -50,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.action == "install":
         return install(args.port, config=args.config, source=args.source)
+    if args.action == "bench":
+        return bench(args.port, exercise=args.exercise, rate_hz=args.rate_hz, reps=args.reps,
+                     runs=args.runs)
     return flash(args.port, args.firmware, chip=args.chip, baud=args.baud, erase=args.erase)
 
 
@@ -74,7 +87,8 @@ def _major_version(package: str) -> int:
         return 0
 
 
-def _run_tool(cmd: list[str], port: str, what: str, timeout: float) -> None:
+def _run_tool(cmd: list[str], port: str, what: str, timeout: float) -> str:
+    """Run a board tool; its stdout, or a DeviceError naming the port and the tool's own error."""
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
@@ -84,6 +98,11 @@ def _run_tool(cmd: list[str], port: str, what: str, timeout: float) -> None:
         errors = [ln for ln in lines if "error" in ln.lower() and "deprecat" not in ln.lower()]
         detail = (errors or lines or [f"exit status {proc.returncode}"])[-1]
         raise DeviceError(f"{what} on {port} failed: {detail}")
+    return proc.stdout
+
+
+def _mpremote(port: str, args: list[str], what: str, timeout: float) -> str:
+    return _run_tool([sys.executable, "-m", "mpremote", "connect", port, *args], port, what, timeout)
 
 
 def firmware_files(source: bool = False) -> list[Path]:
@@ -125,11 +144,69 @@ def install(port: str, config: Path | None = None, source: bool = False) -> int:
     _need_module("mpremote", "mpremote")
     with tempfile.TemporaryDirectory(prefix="smartbell-install-") as tmp:
         entries = stage(Path(tmp), source=source, config=config)
-        cmd = [sys.executable, "-m", "mpremote", "connect", port, "fs", "cp", "-r",
-               *map(str, entries), ":", "+", "reset"]
-        _run_tool(cmd, port, "copying the firmware with mpremote", timeout=120)
+        _mpremote(port, ["fs", "cp", "-r", *map(str, entries), ":", "+", "reset"],
+                  "copying the firmware with mpremote", timeout=120)
     print(f"smartbell firmware installed on {port}; the board restarted")
     return 0
+
+
+BENCH_FILE = "sb_bench.bin"
+# What the board runs: the installed detector stepped through the vectors file (sbdev/bench.py).
+BENCH_CODE = "import sbdev.bench as b; b.cost(%r, %d)"
+
+
+def parse_bench(out: str) -> dict:
+    """`sbdev.bench.cost` output (one `cost samples us bytes reps` line a run): the median run."""
+    runs = [ln.split() for ln in out.splitlines() if ln.startswith("cost ")]
+    runs = [r for r in runs if len(r) == 5 and all(x.lstrip("-").isdigit() for x in r[1:])]
+    if not runs or int(runs[0][1]) == 0:
+        raise DeviceError("the board printed no timing (is the smartbell firmware installed? "
+                          "run `smartbell device install` first): " + (out.strip()[-200:] or "no output"))
+    n = int(runs[0][1])
+    return {"samples": n, "runs": len(runs),
+            "us_per_sample": statistics.median(int(r[2]) for r in runs) / n,
+            "bytes_per_sample": statistics.median(int(r[3]) for r in runs) / n,
+            "reps": int(runs[0][4])}
+
+
+def bench(port: str, exercise: str = "good-morning", rate_hz: float = 200.0, reps: int = 3,
+          runs: int = 3) -> int:
+    """Time the board's detector on a simulated session and compare its reps with the host's."""
+    from smartbell.analyze import Trace, analyze
+    from smartbell.simulate import simulate
+    from smartbell.vectors import vectors_from_trace
+
+    _check_port(port)
+    _need_module("mpremote", "mpremote")
+    trace = simulate(exercise, reps, seed=7, rate_hz=rate_hz, messy=True)
+    host_reps = len(analyze(Trace(trace.t_s, trace.accel_g, trace.gyro_dps), exercise).reps)
+    with tempfile.TemporaryDirectory(prefix="smartbell-bench-") as tmp:
+        vectors = vectors_from_trace(Path(tmp) / BENCH_FILE, trace, exercise)
+        _mpremote(port, ["fs", "cp", str(vectors), ":" + BENCH_FILE], "copying the trace with mpremote",
+                  timeout=300)
+    try:
+        # A soft reset from the raw REPL does not start main.py: the detector runs alone, as it
+        # would between two batches of samples in the app (whose heap is then free).
+        try:
+            out = _mpremote(port, ["soft-reset", "exec", BENCH_CODE % (BENCH_FILE, runs)],
+                            "running the benchmark", timeout=60 + 0.01 * len(trace.t_s) * runs)
+        except DeviceError as exc:
+            if "ImportError" in str(exc):
+                raise DeviceError(f"{exc} (is the smartbell firmware installed? run "
+                                  f"`smartbell device install --port {port}` first)") from exc
+            raise
+    finally:
+        _mpremote(port, ["fs", "rm", ":" + BENCH_FILE, "+", "reset"], "removing the trace", timeout=60)
+    res = parse_bench(out)
+    budget_us = 1e6 / rate_hz
+    print(f"detector on the board at {port}: {res['us_per_sample']:.0f} us/sample "
+          f"({100 * res['us_per_sample'] / budget_us:.1f} % of a {rate_hz:g} Hz sample period), "
+          f"{res['bytes_per_sample']:.2f} bytes allocated/sample; median of {res['runs']} runs "
+          f"over {res['samples']} samples ({exercise}, messy, simulated)")
+    same = res["reps"] == host_reps
+    print(f"reps: {res['reps']} on the board, {host_reps} on the host replay"
+          + ("" if same else "  <- DIFFERENT: the board's firmware is not this version's detector"))
+    return 0 if same else 1
 
 
 def flash(port: str, firmware: Path, chip: str = "esp32", baud: int = 460800,

@@ -256,6 +256,10 @@ def session_report(j: Journal, session_id: str) -> Report:
     events = j.events(session_id, type="abrupt")
     abrupt_t = events["t_s"].to_numpy(dtype=float) if "t_s" in events else np.empty(0)
     raw = j.raw(session_id)
+    status = j.events(session_id, type="status")
+    sensor = status[status["status"] == "fault"] if "status" in status else status.iloc[:0]
+    kinds = ", ".join(f"{k} x{n}" for k, n in sensor["fault"].value_counts(sort=False).items()) \
+        if len(sensor) and "fault" in sensor else ""
     limits = {key: dict(zip(sets["exercise"], sets[key])) for key in ("to_far_min_s",
                                                                        "return_min_s")}
     planned = sets["reps_planned"].fillna(0).sum()
@@ -272,6 +276,7 @@ def session_report(j: Journal, session_id: str) -> Report:
         ("Reps with every check ok", f"{int((reps['verdict'] == 'ok').sum())} of {len(reps)}"),
         ("Abrupt movements", str(len(abrupt_t))),
         ("Recording faults", str(session["n_faults"])),
+        ("Sensor faults on the device", f"{len(sensor)} ({kinds})" if kinds else str(len(sensor))),
         ("Device", f"{session['device_name'] or '?'} ({session['device_id'] or '?'}), "
                    f"firmware {session['firmware_version'] or '?'}"),
         ("Spec", session["spec_name"]),

@@ -8,7 +8,9 @@ on the path) and under CPython. Samples are preloaded in `array`s chunk by chunk
 does not fit a 56 KB heap); only the stepping loops are timed, gc is disabled during them, and
 `gc.mem_alloc()` deltas over them give bytes per sample. The last line is a JSON object.
 
-The runner and the vector file format are also used by tests/test_motion.py (parity, heap lock).
+The timed loop is `sbdev.bench`, which `smartbell device bench` runs on a real board; the vectors
+file is written by `smartbell.vectors`. The runner's other modes are used by tests/test_motion.py
+(parity, heap lock).
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from array import array
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,10 +29,6 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "host"), str(ROOT / "firmware")]
 from mpy import micropath, micropython_exe, ESP32_HEAP  # noqa: E402
 from fakes.mpybuild import build_mpy  # noqa: E402
 
-MAGIC = 0x5342_4D56      # "SBMV"
-HEADER_INTS = 8
-CHUNK = 256              # samples per preloaded block: 7 KB, small beside a 56 KB heap
-
 # Runs unchanged under MicroPython and CPython: argv = vectors file, mode.
 # mode "events": one line per sample with flags (index, flags, every attribute of the events
 #   raised), then a digest of the live state (phase, angle, speed) over every sample.
@@ -39,40 +36,14 @@ CHUNK = 256              # samples per preloaded block: 7 KB, small beside a 56 
 # mode "cost":   timing and gc.mem_alloc deltas of the step loop, gc disabled, RUNS times.
 RUNNER = r'''
 import sys, gc
-from array import array
 try:
     import micropython
 except ImportError:
     micropython = None
-try:
-    from time import ticks_us, ticks_diff
-except ImportError:
-    from time import perf_counter_ns
-    def ticks_us():
-        return perf_counter_ns() // 1000
-    def ticks_diff(a, b):
-        return a - b
-from sbcore.motion import Detector, EV_REP, EV_HOLD, EV_ABRUPT
+from sbcore.motion import EV_REP, EV_HOLD, EV_ABRUPT
+from sbdev.bench import open_vectors, loop, cost
 
 mem_alloc = getattr(gc, "mem_alloc", lambda: 0)     # CPython has no allocation counter
-CHUNK = %(chunk)d
-
-
-def open_vectors(path):
-    # The file, a detector set up as the header says, and the block buffer.
-    f = open(path, "rb")
-    hdr = array("i", bytes(4 * %(header_ints)d))
-    f.readinto(hdr)
-    if hdr[0] != %(magic)d:
-        raise ValueError("not a vectors file")
-    params = array("i", bytes(8 * hdr[5]))
-    if hdr[5]:
-        f.readinto(params)
-    det = Detector(accel_lsb_per_g=hdr[3], gyro_mdps_per_lsb=hdr[4] / 1000000, has_gyro=bool(hdr[2]))
-    for k in range(hdr[5]):
-        if not det.set_param_id(params[2 * k], params[2 * k + 1]):
-            raise ValueError("param refused")
-    return f, det, array("i", bytes(28 * CHUNK))
 
 
 def events(path):
@@ -88,31 +59,20 @@ def events(path):
             fl = det.step(buf[o], buf[o + 1], buf[o + 2], buf[o + 3], buf[o + 4], buf[o + 5], buf[o + 6])
             digest = (digest * 31 + det.phase * 7919 + det.angle_ddeg * 3 + det.speed_dps) & 0xFFFFFF
             if fl:
-                line = "%%d %%d" %% (base + j, fl)
+                line = "%d %d" % (base + j, fl)
                 if fl & EV_REP:
-                    line += " rep %%d %%d %%d %%d %%d %%d %%d %%d %%d" %% (
+                    line += " rep %d %d %d %d %d %d %d %d %d" % (
                         det.rep_count, det.rep_t_start_ms, det.rep_t_far_ms, det.rep_t_return_ms,
                         det.rep_t_end_ms, det.rep_rom_ddeg, det.rep_hold_ms,
                         det.rep_peak_speed_dps, det.rep_peak_accel_mg)
                 if fl & EV_HOLD:
-                    line += " hold %%d %%d %%d" %% (det.hold_t_start_ms, det.hold_ms, det.hold_angle_ddeg)
+                    line += " hold %d %d %d" % (det.hold_t_start_ms, det.hold_ms, det.hold_angle_ddeg)
                 if fl & EV_ABRUPT:
-                    line += " abrupt %%d %%d %%d %%d" %% (det.abrupt_t_ms, det.abrupt_peak_mg,
+                    line += " abrupt %d %d %d %d" % (det.abrupt_t_ms, det.abrupt_peak_mg,
                                                        det.abrupt_jerk_gps, det.abrupt_count)
                 print(line)
         base += got
-    print("end %%d samples, %%d reps, digest %%d" %% (base, det.rep_count, digest))
-
-
-def loop(det, buf, got):
-    # No range object, no bound method object (det.step(...) is a method call, not a lookup
-    # that builds one), no boxing: only what step() itself does.
-    j = 0
-    o = 0
-    while j < got:
-        det.step(buf[o], buf[o + 1], buf[o + 2], buf[o + 3], buf[o + 4], buf[o + 5], buf[o + 6])
-        j += 1
-        o += 7
+    print("end %d samples, %d reps, digest %d" % (base, det.rep_count, digest))
 
 
 def locked(path):
@@ -130,35 +90,12 @@ def locked(path):
             loop(det, buf, got)
         except MemoryError:
             micropython.heap_unlock()
-            print("MemoryError in block at sample %%d" %% n)
+            print("MemoryError in block at sample %d" % n)
             return
         micropython.heap_unlock()
         alloc += mem_alloc() - a0
         n += got
-    print("locked %%d samples, %%d reps, %%d bytes" %% (n, det.rep_count, alloc))
-
-
-def cost(path, runs):
-    for r in range(runs):
-        f, det, buf = open_vectors(path)
-        n = 0
-        us = 0
-        alloc = 0
-        gc.collect()
-        gc.disable()
-        while True:
-            got = f.readinto(buf) // 28
-            if not got:
-                break
-            a0 = mem_alloc()
-            t0 = ticks_us()
-            loop(det, buf, got)
-            us += ticks_diff(ticks_us(), t0)
-            alloc += mem_alloc() - a0
-            n += got
-        gc.enable()
-        f.close()
-        print("cost %%d %%d %%d %%d" %% (n, us, alloc, det.rep_count))
+    print("locked %d samples, %d reps, %d bytes" % (n, det.rep_count, alloc))
 
 
 mode = sys.argv[2] if len(sys.argv) > 2 else "events"
@@ -168,39 +105,10 @@ elif mode == "lock":
     locked(sys.argv[1])
 else:
     cost(sys.argv[1], int(sys.argv[3]))
-''' % {"chunk": CHUNK, "header_ints": HEADER_INTS, "magic": MAGIC}
+'''
 
 
-def write_vectors(path: Path, t_ms, acc, gyr, *, accel_lsb_per_g: int, gyro_mdps_per_lsb: float,
-                  params: dict | None = None) -> Path:
-    """Raw samples (ticks and int16, as `smartbell.analyze.to_raw` gives them) as an int32 file
-    the runner can read block by block into preallocated arrays under either interpreter."""
-    from sbcore.motion import PARAMS
-
-    ids = {p[1]: p[0] for p in PARAMS}
-    pairs = [v for name, value in (params or {}).items() for v in (ids[name], int(value))]
-    has_gyro = gyr is not None
-    out = array("i", [MAGIC, len(t_ms), int(has_gyro), int(accel_lsb_per_g),
-                      int(round(gyro_mdps_per_lsb * 1_000_000)), len(pairs) // 2, 0, 0])
-    out.extend(pairs)
-    for i in range(len(t_ms)):
-        g = gyr[i] if has_gyro else (0, 0, 0)
-        out.extend((int(t_ms[i]), int(acc[i][0]), int(acc[i][1]), int(acc[i][2]),
-                    int(g[0]), int(g[1]), int(g[2])))
-    path.write_bytes(out.tobytes())
-    return path
-
-
-def vectors_from_trace(path: Path, trace, spec_name: str, *, tick0_ms: int = 0) -> Path:
-    """Write a simulated trace as the analyzer would feed it (same scales, the spec's params)."""
-    from smartbell.analyze import ACCEL_LSB_PER_G, GYRO_LSB_PER_DPS, Trace, to_raw
-    from smartbell.spec import load_spec
-
-    t_ms, acc, gyr = to_raw(Trace(trace.t_s, trace.accel_g, trace.gyro_dps))
-    t_ms = (t_ms + tick0_ms) & ((1 << 30) - 1)
-    return write_vectors(path, t_ms.tolist(), acc.tolist(), None if gyr is None else gyr.tolist(),
-                         accel_lsb_per_g=ACCEL_LSB_PER_G, gyro_mdps_per_lsb=1000 / GYRO_LSB_PER_DPS,
-                         params=load_spec(spec_name).detector_params())
+from smartbell.vectors import vectors_from_trace, write_vectors  # noqa: E402,F401 (tests use them here)
 
 
 def runner_path(tmp: Path) -> Path:
