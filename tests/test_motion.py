@@ -534,6 +534,33 @@ def test_generic_counts_no_rep_in_tremor_before_the_set():
     assert len(reps_of(run(lifted, "generic")[1])) == 6
 
 
+def _tilts(hold_s, reps=5, rate=50.0, deg=60.0):
+    # An accelerometer-only wrist that tilts by `deg` and back (gravity turning in the sensor
+    # frame, |a| = 1 g, no noise): still 4 s, a first rep held `hold_s` at the far end, then
+    # reps - 1 reps 1 s out and 1 s back with 1 s between them.
+    up = np.sin(np.pi / 2 * np.arange(int(rate)) / rate) ** 2
+    segs = [np.zeros(int(4 * rate)), up, np.ones(int(hold_s * rate)), up[::-1]]
+    for _ in range(reps - 1):
+        segs += [np.zeros(int(rate)), up, up[::-1]]
+    segs.append(np.zeros(int(3 * rate)))
+    th = np.radians(deg) * np.concatenate(segs)
+    t = np.arange(len(th)) / rate
+    return Trace(t, np.stack([0.8 * np.sin(th), 0.6 * np.sin(th), np.cos(th)], 1), None)
+
+
+@pytest.mark.parametrize("hold_s", [0.0, 6.0, 10.0])
+def test_generic_counts_the_first_rep_whatever_its_hold(hold_s):
+    # The rounding of the warm-up used to decide which side is "out" before the set started
+    # (then every rep was counted at the next one's start and the last was lost), and a first
+    # rep held over ~5 s was dropped: its doubled second half passed rep_max_ms.
+    events = run(_tilts(hold_s), "generic")[1]
+    reps = [e for e in events if e["type"] == "rep"]
+    assert len(reps) == 5
+    # Each rep ends with its swing back, not with the next rep's swing out.
+    t_back = [4.0 + 1.0 + hold_s + 0.5 + 3.0 * k for k in range(5)]
+    assert all(abs(r["end"] / 1000 - tb) < 0.6 for r, tb in zip(reps, t_back)), [r["end"] for r in reps]
+
+
 @pytest.mark.parametrize("hold_s", [4.0, 8.0])
 def test_accel_only_knock_during_a_hold_does_not_split_it(hold_s):
     # Without a gyro a knock reads as a turn; these traces have one inside a hold (before, the

@@ -1232,22 +1232,32 @@ class Detector:
         elif self._cside >= 0 and x < -hyst:
             was_up = self._cside == 1
             self._cside = -1
-            if cy.first:
+            first = cy.first
+            if first:
                 # The set's first rep: its start was before the first swing was recognisable,
                 # so its length is estimated from its second half.
                 cy.first = False
-                dur = 2 * ticks_diff(t, self._c_t_far)
+                dmax = ticks_diff(t, self._c_t_far)
+                dur = 2 * dmax
+                # The doubling is only a guess (a hold at the far end lengthens the second half
+                # alone): for signal 2 the upper limit is checked on the half that was seen, and
+                # the start put at most rep_max_ms before the end.
+                if self._signal != 2:
+                    dmax = dur
+                elif dur > self._rep_max_ms:
+                    dur = self._rep_max_ms
                 t0 = t - dur
             else:
-                dur = ticks_diff(t, self._c_t0)
+                dur = dmax = ticks_diff(t, self._c_t0)
                 t0 = self._c_t0
             self._c_t0 = t
             # Signal 2: a swing smaller than cycle_min_mg (peak of the out half to here) is
             # tremor or sensor noise at the start of a set, not a lift.
             swing = cy.xhi - x
             cy.xhi = x
-            if (was_up and self._rep_min_ms <= dur <= self._rep_max_ms
-                    and (swing >= self._cyc_pp or self._signal == 1)):
+            if (was_up and self._rep_min_ms <= dur and dmax <= self._rep_max_ms
+                    and (swing >= self._cyc_pp or self._signal == 1)
+                    and (not first or 2 * (swing + x) >= self._cyc_pp or self._signal == 1)):
                 self.rep_count += 1
                 self.rep_t_start_ms = t0 & 0x3FFFFFFF
                 self.rep_t_far_ms = self._c_t_far
@@ -1260,6 +1270,16 @@ class Detector:
                 self._c_lin2 = 0
                 self._c_speed = 0
                 return EV_REP
+            if first and self._signal == 2:
+                # Signal 2, before the set's first rep: an out half that did not make a rep with
+                # this swing back (too short, too long, too small) was not the set's start but
+                # noise, tremor or the rounding of the warm-up (whose envelope lets anything
+                # through). This swing is the one that decides which side is "out", then.
+                cy.first = True
+                cy.pol = -pol
+                cy.xhi = -x
+                self._cside = 1
+                self._c_t_far = t
             self._c_lin2 = 0
             self._c_speed = 0
         return 0
