@@ -96,6 +96,7 @@ _QUIET_SP2 = const(576)      # (6 deg/s in Q2)^2: the gyro calls the dumbbell st
 _CYC_TAU_MS = const(1000)    # signal 1: leak of the vertical-speed integrator
 _CYC_ENV_MS = const(2000)    # signals 1, 2: mean and envelope averaging
 _T_PCA_MS = const(100)       # signal 2: smoothing of the accelerometer before the projection
+_CYC_BLOCK_MS = const(20)    # signals 1, 2: step on blocks of samples this long (a lift is < 2 Hz)
 _HOLD_STEP_CD = const(100)   # accel-only holds: the angle has stopped changing if it moved less
 _HOLD_BACK_MS = const(600)   # ... and a hold's start is moved back by at most this
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
@@ -357,6 +358,12 @@ class _Principal:
         self.age = 0                                    # ms of data seen (warm-up)
         self.first = True
         self.xhi = 0                                    # signal 2: peak of the current out half
+        # Signals 1, 2 step once a block of samples ~20 ms long (every sample at 50 Hz, every
+        # 4th at 200 Hz): samples into this block, time of the last block's step.
+        self.bn = 0
+        self.bt = -1                                    # (-1: no block yet)
+        self.lin2 = 0                                   # peaks since the last half-cycle
+        self.speed = 0
 
     @micropython.native
     def principal(self, ax, ay, az, k, kl):
@@ -392,7 +399,7 @@ class _Principal:
         cy = 511 if dy > 511 else (-511 if dy < -511 else dy)
         cz = 511 if dz > 511 else (-511 if dz < -511 else dz)
         c = self.c
-        p = self.p                                    # this sample's products, preallocated
+        p = self.p                                    # this step's products, preallocated
         p[0] = cx * cx
         p[1] = cy * cy
         p[2] = cz * cz
@@ -573,8 +580,11 @@ class Detector:
         self._k_jerk = _gain_q16(dt, _T_JERK_MS)
         self._k_gyro = _gain_q16(dt, self._gyro_tau)
         self._k_acc = _gain_q16(dt, self._accel_tau)
-        self._k_cyc = _gain_q16(dt, _CYC_ENV_MS)
-        self._k_pca = _gain_q16(dt, _T_PCA_MS)
+        # Signals 1, 2 step once a block of n samples, ~_CYC_BLOCK_MS long.
+        n = (_CYC_BLOCK_MS + (dt >> 1)) // dt
+        self._cyc_n = n if n > 1 else 1
+        self._k_cyc = _gain_q16(dt * self._cyc_n, _CYC_ENV_MS)
+        self._k_pca = _gain_q16(dt * self._cyc_n, _T_PCA_MS)
 
     def reset(self):
         """Forget everything learnt except the parameters and the gyro bias."""
@@ -586,7 +596,6 @@ class Detector:
         self._cside = 0
         self._cam = 0
         self._c_t0 = self._c_t_far = 0
-        self._c_lin2 = self._c_speed = 0
         self._rom_last = 0                               # last two reps' range, cdeg
         self._rom_prev = 0
         self._a.reset(0)
@@ -965,7 +974,30 @@ class Detector:
             turning = speed < _TURN_CDPS or speed < (pk >> 2)
 
         if self._signal:
-            flags |= self._cycle(t, ax, ay, az, dt, lin2, speed)
+            cy = self._pca
+            if lin2 > cy.lin2:
+                cy.lin2 = lin2
+            if speed > cy.speed:
+                cy.speed = speed
+            n = cy.bn + 1
+            if n < self._cyc_n:
+                cy.bn = n
+            else:
+                cy.bn = 0
+                if n > 1:
+                    # One sample in n, of the accelerometer smoothed for the jerk (15 ms, enough
+                    # against aliasing at ~50 Hz), over the block's time.
+                    bt = cy.bt
+                    if bt >= 0:
+                        bt = ((t - bt + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+                        if bt > 200:                    # (as a sample's: keeps signal 1's
+                            bt = 200                    # integration below 2^30)
+                    else:
+                        bt = dt * n
+                    cy.bt = t
+                    flags |= self._cycle(t, s.jx, s.jy, s.jz, bt)
+                else:
+                    flags |= self._cycle(t, ax, ay, az, dt)
         if not s.anchored:
             s.search_ms += dt
             # Held still: that is the start position. Never still (continuous reps): take a
@@ -1169,7 +1201,7 @@ class Detector:
         return flags
 
     @micropython.native
-    def _cycle(self, t, ax, ay, az, dt, lin2, speed):
+    def _cycle(self, t, ax, ay, az, dt):
         # Vertical movement of the dumbbell: acceleration along gravity, integrated twice with
         # leaks (a band-pass), then up-down cycles counted with hysteresis against its envelope.
         k = self._k_cyc
@@ -1209,10 +1241,6 @@ class Detector:
         hyst = self._cenv >> 9
         if hyst < floor:
             hyst = floor
-        if lin2 > self._c_lin2:
-            self._c_lin2 = lin2
-        if speed > self._c_speed:
-            self._c_speed = speed
         cy = self._pca
         pol = cy.pol
         if pol == 0:
@@ -1253,11 +1281,12 @@ class Detector:
             self._c_t0 = t
             # Signal 2: a swing smaller than cycle_min_mg (peak of the out half to here) is
             # tremor or sensor noise at the start of a set, not a lift.
-            swing = cy.xhi - x
+            # Before the set's first rep, the out half itself must also reach half of that.
+            hi = cy.xhi
             cy.xhi = x
             if (was_up and self._rep_min_ms <= dur and dmax <= self._rep_max_ms
-                    and (swing >= self._cyc_pp or self._signal == 1)
-                    and (not first or 2 * (swing + x) >= self._cyc_pp or self._signal == 1)):
+                    and (self._signal == 1 or (hi - x >= self._cyc_pp
+                                               and (not first or 2 * hi >= self._cyc_pp)))):
                 self.rep_count += 1
                 self.rep_t_start_ms = t0 & 0x3FFFFFFF
                 self.rep_t_far_ms = self._c_t_far
@@ -1265,10 +1294,10 @@ class Detector:
                 self.rep_t_end_ms = t
                 self.rep_hold_ms = 0
                 self.rep_rom_ddeg = self._a.th_max // 10
-                self.rep_peak_speed_dps = (isqrt(self._c_speed) >> 2) if self.has_gyro else self._c_speed // 100
-                self.rep_peak_accel_mg = isqrt(self._c_lin2) * 1000 // _ONE_G10
-                self._c_lin2 = 0
-                self._c_speed = 0
+                self.rep_peak_speed_dps = (isqrt(cy.speed) >> 2) if self.has_gyro else cy.speed // 100
+                self.rep_peak_accel_mg = isqrt(cy.lin2) * 1000 // _ONE_G10
+                cy.lin2 = 0
+                cy.speed = 0
                 return EV_REP
             if first and self._signal == 2:
                 # Signal 2, before the set's first rep: an out half that did not make a rep with
@@ -1280,8 +1309,8 @@ class Detector:
                 cy.xhi = -x
                 self._cside = 1
                 self._c_t_far = t
-            self._c_lin2 = 0
-            self._c_speed = 0
+            cy.lin2 = 0
+            cy.speed = 0
         return 0
 
     def _emit_rep(self, tr, t):
