@@ -415,3 +415,33 @@ def test_command_line_process_reports_unknown_exercise_without_traceback(tmp_pat
     assert done.stderr.strip().splitlines() == [
         "smartbell simulate: error: unknown exercise 'plank'; valid: good-morning, hyperextension"]
     assert "Traceback" not in done.stderr and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_hesitations_stop_part_of_the_way_and_change_nothing_else(exercise):
+    """`hesitations`: about half the reps stop 0.5-2 s at 35-70 % of the way out or back, still
+    (true speed ~0) and well away from the far end, under the same acceleration margin; every
+    other draw of the seed is as without them."""
+    ways = set()
+    for seed in range(3):
+        plain = simulate(exercise, 8, seed=seed, messy=True, rate_hz=100)
+        trace = simulate(exercise, 8, seed=seed, messy=True, rate_hz=100, hesitations=True)
+        truth = trace.truth
+        hes = truth["hesitations"]
+        assert 1 <= len(hes) <= 8 and plain.truth["hesitations"] == []
+        assert truth["gyro_bias_dps"] == plain.truth["gyro_bias_dps"]
+        assert truth["mounting"] == plain.truth["mounting"]
+        assert truth["rep_count"] == plain.truth["rep_count"]
+        grid = np.arange(0.0, truth["duration_s"], 0.004)
+        kin = trace.model.kinematics(grid)
+        assert np.linalg.norm(kin["accel_g"], axis=1).max() < 0.35
+        speed = np.linalg.norm(kin["omega_dps"], axis=1)
+        for h in hes:
+            ways.add(h["way"])
+            assert 0.5 <= h["end_s"] - h["start_s"] <= 2.0 and 0.35 <= h["fraction"] <= 0.7
+            rep = next(r for r in truth["reps"] if r["start_s"] < h["start_s"] < r["end_s"])
+            inside = (grid > h["start_s"] + 0.05) & (grid < h["end_s"] - 0.05)
+            assert speed[inside].max() < 3.0       # still (sway only)
+            # on the way out before the far end, or on the way back after the hold
+            assert h["end_s"] <= rep["far_s"] if h["way"] == 0 else h["start_s"] >= rep["return_s"]
+    assert ways == {0, 1}

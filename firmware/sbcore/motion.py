@@ -461,6 +461,7 @@ class _State:
         self.still_for = 0
         self.anchored = False
         self.b_armed = False
+        self.b_th = 0                                   # main track's angle where b was armed
         self.rx = self.ry = self.rz = 0                 # accel-only gravity rate, Q14/1024 ms
         self.px = self.py = self.pz = 0                 # previous gravity estimate
         self.search_ms = 0
@@ -1117,6 +1118,7 @@ class Detector:
                 b.set_ref(s.gx, s.gy, s.gz)
                 b.reset(t)
                 s.b_armed = True
+                s.b_th = th
         if s.b_armed:
             thb = b.angle(s.gx, s.gy, s.gz)
             if hold_still:
@@ -1124,16 +1126,40 @@ class Detector:
             else:
                 b.fast_ms += self._k_dt
             b.update(t, thb, hold_still, lin2, speed, self._start_cd, self._band_cd)
-            if b.out and b.th_max >= rom_thr and thb * 100 <= b.th_max * end_pct:
-                dur = ticks_diff(t, b.t_start)
-                if self._rep_min_ms <= dur <= self._rep_max_ms and not self._signal:
-                    self._emit_rep(b, t)
-                    flags |= EV_REP
-                a.copy_ref(b)
-                a.reset(t)
-                s.b_armed = False
-                s.phase = PHASE_REST
-                return flags | EV_ANCHOR
+            if b.settling:
+                # Back at the place held still: a rep from there (a new start position) only if
+                # the dumbbell stops or turns round there. If it carries on towards the start,
+                # that place was a hesitation on the way out, and the rep is the main track's.
+                if th < b.set_lo:
+                    b.set_lo = th
+                    b.set_t_lo = t
+                turned = th - b.set_lo >= _REVERSAL_CD
+                # (Without a gyro the speed estimate is not trusted alone here: the attitude is
+                # frozen during an abrupt movement, and the speed then reads 0 until it ends;
+                # the accelerometer must read still too.)
+                stopped = hold_still and (self.has_gyro or still_for > 0)
+                margin = (b.th_max * end_pct) // 100
+                if margin < self._start_cd:
+                    margin = self._start_cd
+                waited = ticks_diff(t, b.t_cross) >= _SETTLE_MS
+                if th + margin < s.b_th or (waited and th < s.b_th and not (stopped or turned)):
+                    s.b_armed = False
+                elif stopped or turned or waited:
+                    t_end = b.set_t_lo if turned else t
+                    dur = ticks_diff(t_end, b.t_start)
+                    if self._rep_min_ms <= dur <= self._rep_max_ms and not self._signal:
+                        self._emit_rep(b, t_end)
+                        flags |= EV_REP
+                    a.copy_ref(b)
+                    a.reset(t)
+                    s.b_armed = False
+                    s.phase = PHASE_REST
+                    return flags | EV_ANCHOR
+            elif b.out and b.th_max >= rom_thr and thb * 100 <= b.th_max * end_pct:
+                b.settling = True
+                b.t_cross = t
+                b.set_lo = th
+                b.set_t_lo = t
         dur = ((t - a.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000    # ticks_diff, inlined
         if a.settling:
             # Back near the start: the rep ends when the dumbbell comes to rest, turns round into

@@ -41,6 +41,7 @@ JITTER_S = 0.3e-3
 # Planned movements stay under this; sway and the hips' shift use part of the 0.35 g margin left
 # between movement and the weakest injected abrupt pulse (0.9 g).
 MOVE_LIMIT_G = 0.28
+HESITATE_P = 0.5          # with `hesitations`: share of reps that stop part of the way
 SWAY_MAX_DPS = 2.5         # a hold's true angular speed must stay under 3 deg/s
 REST_SPREAD_DEG = 1.5     # the start position varies this much between reps
 TRUTH_RATE_HZ = 500.0      # grid of the noise-free truth (hold_s to +-2 ms)
@@ -92,8 +93,9 @@ def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
 class _Schedule:
     """Lays out the hinge angle theta(t) segment by segment and notes what happened when."""
 
-    def __init__(self, rng, *, nominal_rad, lever_m, hip_back_m, hold_range_s):
+    def __init__(self, rng, *, nominal_rad, lever_m, hip_back_m, hold_range_s, hesitate_rng=None):
         self.rng = rng
+        self.hesitate_rng = hesitate_rng   # own stream: with or without, every other draw is the same
         self.nominal_rad = nominal_rad
         self.lever_m = lever_m
         self.hip_back_m = hip_back_m
@@ -102,6 +104,7 @@ class _Schedule:
         self.reps: list[dict] = []
         self.dips: list[dict] = []
         self.pauses: list[dict] = []
+        self.hesitations: list[dict] = []
 
     def _half_s(self, amp_rad: float, fast: bool) -> float:
         drawn = _u(self.rng, 0.9, 1.2) if fast else _u(self.rng, 1.5, 3.0)
@@ -138,21 +141,45 @@ class _Schedule:
         else:
             hold = _u(self.rng, *self.hold_range_s)
         start, top = self.theta.end_s, self.theta.value + amp
-        far = self.theta.move(top, self._half_s(amp, fast))
+        way = None
+        if self.hesitate_rng is not None and self.hesitate_rng.random() < HESITATE_P:
+            h = self.hesitate_rng
+            way = "out" if h.random() < 0.6 else "back"
+            frac, stop_s = float(h.uniform(0.35, 0.7)), float(h.uniform(0.5, 2.0))
+        far = self._move(top, self._half_s(amp, fast), way == "out" and (frac, stop_s))
         ret = self.theta.hold(hold)
         # Nobody comes back to exactly the same place: the next rest is a little off.
         rest = math.radians(_u(self.rng, -REST_SPREAD_DEG, REST_SPREAD_DEG))
-        end = self.theta.move(rest, self._half_s(top - rest, fast))
+        end = self._move(rest, self._half_s(top - rest, fast), way == "back" and (frac, stop_s))
         self.reps.append({"start_s": start, "far_s": far, "return_s": ret, "end_s": end,
                           "fast": fast, "planned_hold_s": hold})
 
-    def snapshot(self) -> tuple[int, int, int, int]:
-        return len(self.theta.t), len(self.reps), len(self.dips), len(self.pauses)
+    def _move(self, target: float, duration_s: float, stop) -> float:
+        """Move theta to `target` in `duration_s`; with `stop` = (fraction, seconds), stop that
+        long after that fraction of the way (a hesitation), each part no faster than the whole."""
+        if not stop:
+            return self.theta.move(target, duration_s)
+        frac, stop_s = stop
+        start_v = self.theta.value
+        amp = abs(target - start_v)
+        parts = []
+        for f in (frac, 1.0 - frac):
+            shift_m = self.hip_back_m * amp * f / self.nominal_rad
+            parts.append(max(duration_s * math.sqrt(f),
+                             min_rotation_duration_s(amp * f, self.lever_m, MOVE_LIMIT_G, shift_m)))
+        t0 = self.theta.move(start_v + frac * (target - start_v), parts[0])
+        t1 = self.theta.hold(stop_s)
+        self.hesitations.append({"start_s": t0, "end_s": t1,
+                                 "fraction": round(frac, 3), "way": 0 if target > start_v else 1})
+        return self.theta.move(target, parts[1])
 
-    def restore(self, snap: tuple[int, int, int, int]) -> None:
-        n_knots, n_reps, n_dips, n_pauses = snap
+    def snapshot(self) -> tuple[int, int, int, int, int]:
+        return len(self.theta.t), len(self.reps), len(self.dips), len(self.pauses), len(self.hesitations)
+
+    def restore(self, snap: tuple[int, int, int, int, int]) -> None:
+        n_knots, n_reps, n_dips, n_pauses, n_hes = snap
         del self.theta.t[n_knots:], self.theta.v[n_knots:]
-        del self.reps[n_reps:], self.dips[n_dips:], self.pauses[n_pauses:]
+        del self.reps[n_reps:], self.dips[n_dips:], self.pauses[n_pauses:], self.hesitations[n_hes:]
 
 
 def _turn_floor_to_far_end(model: BodyModel, sched: _Schedule, seed: int) -> None:
@@ -281,10 +308,12 @@ def _quantise(x: np.ndarray, lsb_per_unit: float) -> np.ndarray:
 
 
 def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
-             fast_reps: int | None, hold_s: float | None = None) -> tuple[BodyModel, _Schedule, float]:
+             fast_reps: int | None, hold_s: float | None = None,
+             hesitate_rng=None) -> tuple[BodyModel, _Schedule, float]:
     """The whole true motion: lead-in, sets of reps with the messy extras, tail."""
     sched = _Schedule(rng, nominal_rad=body["nominal_rad"], lever_m=body["lever_m"],
-                      hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"])
+                      hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"],
+                      hesitate_rng=hesitate_rng)
     envelope = Piecewise(0.0, 0.0 if messy else 1.0)
     model = BodyModel(theta=sched.theta, base_rad=body["base_rad"], sign=body["sign"],
                       chest_m=body["chest_m"], hip_back_m=body["hip_back_m"],
@@ -384,14 +413,18 @@ def _inject_pulses(rng, model: BodyModel, sched: _Schedule, t_s: np.ndarray, lin
 def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None = None,
              messy: bool = False, gyro: bool = True, n_abrupt: int | None = None,
              duration_s: float | None = None, fast_reps: int | None = None,
-             hold_s: float | None = None, floor_near_far: bool = False) -> Trace:
+             hold_s: float | None = None, floor_near_far: bool = False,
+             hesitations: bool = False) -> Trace:
     """Simulate one set of `reps` reps (see the module docstring).
 
     For tests of hard cases (both leave every other random draw, so the rest of the trace, as
     it is without them): `hold_s` makes every rep hold its far end exactly this long;
     `floor_near_far` (messy traces) turns the pick-up so that the dumbbell lies on the floor in
     the orientation of the first rep's far end, give or take 10 deg: the case where the floor
-    looks like the far end of a rep to a detector that only sees the gravity direction.
+    looks like the far end of a rep to a detector that only sees the gravity direction;
+    `hesitations` makes half of the reps stop for 0.5-2 s part of the way (35-70 %) out or back,
+    as a cautious patient does (truth: `hesitations`, each with its start and end, `fraction` of
+    the way and `way` 0 out, 1 back). The hold is still only the far end's.
 
     `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
     20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
@@ -409,7 +442,10 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     rate = float(rate_hz) if rate_hz is not None else _u(rng, 50.0, 200.0)
     mount_r, mount_q = random_rotation(rng)
     bias_dps = rng.uniform(-GYRO_BIAS_MAX_DPS, GYRO_BIAS_MAX_DPS, size=3)
-    model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps, hold_s)
+    hesitate_rng = (np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), 2])
+                    if hesitations else None)
+    model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps, hold_s,
+                                     hesitate_rng)
     if floor_near_far:
         _turn_floor_to_far_end(model, sched, seed)
 
@@ -460,6 +496,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         "mounting": [round(float(v), 6) for v in mount_q],
         "pickup": interval(model.pickup), "setdown": interval(model.setdown),
         "pauses": rounded(sched.pauses), "partial_dips": rounded(sched.dips),
+        "hesitations": rounded(sched.hesitations),
         "abrupt": abrupt, "reps": rep_truth,
     }
     return Trace(t_s=t_s, accel_g=accel_g, gyro_dps=gyro_dps, truth=truth, model=model)
