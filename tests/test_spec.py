@@ -190,3 +190,29 @@ def test_cli_spec_errors_are_one_line_without_traceback(tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert proc.stderr.startswith("smartbell spec: error: ")
+
+
+def test_the_longest_rep_the_limits_accept_is_always_counted(tmp_path):
+    # A rep longer than the detector's rep_max_ms is not counted at all: a patient who holds as
+    # long as the spec allows, slowly, lost reps without a word. The shipped specs fit it; a
+    # therapist's spec gets rep_max_ms derived from its limits, or an error if it sets it too short.
+    for name in ("good-morning", "hyperextension"):
+        spec = load_spec(name)
+        longest = spec.limits["hold_max_s"] + 2 * 3.0
+        assert spec.detector_params()["rep_max_ms"] >= longest * 1000
+    head = '[exercise]\nname = "slow"\n[limits]\nhold_max_s = 15\n'
+    derived = parse_spec(head, source="slow.toml")
+    assert derived.detector == {} and derived.detector_params() == {"rep_max_ms": 21000}
+    assert parse_spec(head + "duration_max_s = 30\n", source="s.toml").detector_params() == {"rep_max_ms": 30000}
+    with pytest.raises(SpecError, match=r"slow.toml: \[detector\] rep_max_ms: 12000 is shorter than "
+                                        r"a rep held hold_max_s = 15 s .*\(21 s\).*at least 21000"):
+        parse_spec(head + "[detector]\nrep_max_ms = 12000\n", source="slow.toml")
+    with pytest.raises(SpecError, match=r"duration_max_s = 90 s.*longer than the longest rep"):
+        parse_spec(head + "duration_max_s = 90\n", source="slow.toml")
+    # A plan's longer hold is checked the same way, against what the spec file itself set.
+    with pytest.raises(SpecError, match="at least 26000"):
+        load_spec("good-morning").with_limits(hold_max_s=20.0)
+    assert parse_spec(head, source="slow.toml").with_limits(hold_max_s=20.0).detector_params() == {"rep_max_ms": 26000}
+    # And the detector gets it.
+    from smartbell.analyze import make_detector
+    assert make_detector(derived, True).get_param("rep_max_ms") == 21000

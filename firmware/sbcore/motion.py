@@ -1189,6 +1189,10 @@ class Detector:
         rev = back >> 3
         if rev < _REVERSAL_CD:
             rev = _REVERSAL_CD
+        if not self.has_gyro:
+            # Without a gyro the tilt reads a few degrees off while the dumbbell accelerates:
+            # starting to move again after a stop on the way back looks like turning round.
+            rev += _REVERSAL_CD
         if th_max >= rom_thr and (th * 100 <= th_max * end_pct or (
                 not s.b_armed and th - a.th_lo >= rev and back >= rom_thr
                 and back * 100 >= (th_max - a.th_base) * _REBASE_PCT)):

@@ -63,8 +63,9 @@ class Spec:
         return self.limits.get("hold_min_s")
 
     def detector_params(self) -> dict[str, int]:
-        """The detector thresholds to push to the device (only those the spec sets)."""
-        return dict(self.detector)
+        """The detector thresholds to push to the device: those the spec sets, and rep_max_ms
+        when its limits accept reps longer than the default (see `_fit_rep_max`)."""
+        return dict(_fit_rep_max(self.source, self.limits, self.detector))
 
     def with_limits(self, **overrides: float) -> Spec:
         """A copy with some limits replaced (a plan's per-patient targets), checked like a file."""
@@ -73,6 +74,7 @@ class Spec:
             if value is not None:
                 limits[key] = _check_limit(self.source, key, value)
         _check_pairs(self.source, limits)
+        _fit_rep_max(self.source, limits, self.detector)
         return Spec(self.name, self.title, self.source, limits, dict(self.detector),
                     self.position, self.cue)
 
@@ -150,6 +152,38 @@ def _check_pairs(source: str, limits: dict) -> None:
                             f"{hi_key} ({limits[hi_key]})")
 
 
+SLOW_HALF_S = 3.0   # a slow, careful half rep (out or back), seconds
+
+
+def _fit_rep_max(source: str, limits: dict, detector: dict) -> dict:
+    """The detector settings with rep_max_ms long enough for the longest rep the limits accept:
+    a longer rep is not counted at all (so not flagged either), and a patient who holds as long
+    as allowed, slowly, would lose reps without a word. Derived when the spec does not set it;
+    an error naming the key when it sets it too short."""
+    lo, hi = _PARAMS["rep_max_ms"][3:5]
+    longest, what = 0.0, ""
+    if "hold_max_s" in limits:
+        longest = limits["hold_max_s"] + 2 * SLOW_HALF_S
+        what = (f"a rep held hold_max_s = {limits['hold_max_s']:g} s with {SLOW_HALF_S:g} s out "
+                f"and {SLOW_HALF_S:g} s back")
+    if limits.get("duration_max_s", 0.0) > longest:
+        longest = limits["duration_max_s"]
+        what = f"a rep of duration_max_s = {longest:g} s"
+    need = math.ceil(longest * 1000)
+    if "rep_max_ms" in detector:
+        if detector["rep_max_ms"] < need:
+            raise SpecError(f"{source}: [detector] rep_max_ms: {detector['rep_max_ms']} is shorter "
+                            f"than {what} ({longest:g} s): such reps would not be counted; set it "
+                            f"to at least {need} or leave it out")
+        return detector
+    if need <= _PARAMS["rep_max_ms"][2]:
+        return detector
+    if need > hi:
+        raise SpecError(f"{source}: [limits]: {what} ({longest:g} s) is longer than the longest rep "
+                        f"the detector can count ({hi // 1000} s)")
+    return {**detector, "rep_max_ms": max(need, lo)}
+
+
 def parse_spec(text: str, *, source: str) -> Spec:
     try:
         data = tomllib.loads(text)
@@ -188,6 +222,7 @@ def parse_spec(text: str, *, source: str) -> Spec:
         if not lo <= value <= hi:
             raise SpecError(f"{source}: [detector] {key}: {value} is outside {lo}..{hi}")
         detector[key] = value
+    _fit_rep_max(source, limits, detector)
     return Spec(name=name, title=ex.get("title", name), source=source, limits=limits,
                 detector=detector, position=ex.get("position", ""), cue=ex.get("cue", ""))
 
@@ -220,6 +255,6 @@ def run(args) -> int:
         print(f"  cue: {spec.cue}")
     for key, value in spec.limits.items():
         print(f"  {key:16} {value:g}  ({LIMIT_KEYS[key][0]})")
-    for key, value in spec.detector.items():
-        print(f"  detector {key} = {value}")
+    for key, value in spec.detector_params().items():
+        print(f"  detector {key} = {value}" + ("" if key in spec.detector else "  (from the limits)"))
     return 0
