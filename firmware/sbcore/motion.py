@@ -99,6 +99,8 @@ _T_PCA_MS = const(100)       # signal 2: smoothing of the accelerometer before t
 _CYC_BLOCK_MS = const(20)    # signals 1, 2: step on blocks of samples this long (a lift is < 2 Hz)
 _HOLD_STEP_CD = const(100)   # accel-only holds: the angle has stopped changing if it moved less
 _HOLD_BACK_MS = const(600)   # ... and a hold's start is moved back by at most this
+_PAUSE_MS = const(200)       # still this long while out: a pause (a place the dumbbell stopped)
+_OFF_PLANE_Q14 = const(1143)  # sin(4 deg): gravity this far out of the reps' plane left it
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
 _CARRY_MAX_MS = const(4000)   # vertical travel is judged over at most this long between rests
 _CARRY_MAX_ACC_MS = const(4000)  # ... accelerometer only
@@ -462,6 +464,10 @@ class _State:
         self.anchored = False
         self.b_armed = False
         self.b_th = 0                                   # main track's angle where b was armed
+        self.kx = self.ky = self.kz = 0                 # gravity at the current rep's far end
+        self.nx = self.ny = self.nz = 0                 # normal of the last rep's plane, Q14
+        self.n_ok = False                               # (no rep yet: no plane)
+        self.was_turning = False
         self.rx = self.ry = self.rz = 0                 # accel-only gravity rate, Q14/1024 ms
         self.px = self.py = self.pz = 0                 # previous gravity estimate
         self.search_ms = 0
@@ -1113,8 +1119,14 @@ class Detector:
             s.phase = PHASE_OUT
         # Secondary track: the last place the dumbbell was held still while out.
         b = self._b
-        if still_for >= still_ms and (not s.b_armed or (b.out and b.th_max < rom_thr)):
-            if not s.b_armed or still_for - self._k_dt < still_ms:
+        # (A turning point with a gyro: the speed just fell below the turning threshold. The
+        # state is stored only when it changes.)
+        slowed = False
+        if turning != s.was_turning:
+            s.was_turning = turning
+            slowed = turning and self.has_gyro
+        if (still_for >= _PAUSE_MS or slowed) and (not s.b_armed or (b.out and b.th_max < rom_thr)):
+            if not s.b_armed or slowed or still_for - self._k_dt < _PAUSE_MS:
                 b.set_ref(s.gx, s.gy, s.gz)
                 b.reset(t)
                 s.b_armed = True
@@ -1185,6 +1197,10 @@ class Detector:
             s.lox = s.gx
             s.loy = s.gy
             s.loz = s.gz
+        if a.t_max == t:
+            s.kx = s.gx
+            s.ky = s.gy
+            s.kz = s.gz
         back = th_max - a.th_lo
         rev = back >> 3
         if rev < _REVERSAL_CD:
@@ -1220,6 +1236,16 @@ class Detector:
             a.reset(t)                      # a partial dip: back home, nothing to report
             s.b_armed = False
             s.phase = PHASE_REST
+        elif th_max < rom_thr and still_for >= _PAUSE_MS and s.n_ok and self._off_plane():
+            # Stopped after a movement smaller than a rep that left the plane the reps move in:
+            # the dumbbell was turned in the hands (re-settled in the arms) or the stance
+            # changed, not a partial dip or a stop on the way (those stay in the plane). This is
+            # the start position now.
+            a.set_ref(s.gx, s.gy, s.gz)
+            a.reset(t)
+            s.b_armed = False
+            s.phase = PHASE_REST
+            flags |= EV_ANCHOR
         elif dur > self._rep_max_ms and not (s.b_armed and b.out) and (
                 still_for >= still_ms or (turning and not s.b_armed)):
             # Out too long and now still (or turning) somewhere else: the new start position.
@@ -1343,7 +1369,38 @@ class Detector:
             cy.speed = 0
         return 0
 
+    def _off_plane(self):
+        # The gravity direction's distance from the last rep's plane (the plane of its start
+        # and far-end gravity), as the sine of the angle out of it: beyond _OFF_PLANE_Q14?
+        s = self._s
+        d = ((s.gx >> 2) * s.nx + (s.gy >> 2) * s.ny + (s.gz >> 2) * s.nz) >> 12
+        if d < 0:
+            d = -d
+        return d > _OFF_PLANE_Q14
+
+    def _learn_plane(self, tr):
+        # The plane a rep moved in: normal = start gravity x far-end gravity, normalised.
+        s = self._s
+        ref = tr.ref
+        rx = ref[0] >> 2
+        ry = ref[1] >> 2
+        rz = ref[2] >> 2
+        kx = s.kx >> 2
+        ky = s.ky >> 2
+        kz = s.kz >> 2
+        nx = ry * kz - rz * ky                  # Q24, below 2^25
+        ny = rz * kx - rx * kz
+        nz = rx * ky - ry * kx
+        n = isqrt((nx >> 10) * (nx >> 10) + (ny >> 10) * (ny >> 10) + (nz >> 10) * (nz >> 10))
+        if n > 0:                               # (the length in units of 2^10)
+            s.nx = (nx << 4) // n               # Q14
+            s.ny = (ny << 4) // n
+            s.nz = (nz << 4) // n
+            s.n_ok = True
+
     def _emit_rep(self, tr, t):
+        if tr is self._a:
+            self._learn_plane(tr)
         self.rep_count += 1
         hold = tr.hold_ms(self._band_cd)
         self.rep_hold_ms = hold

@@ -232,6 +232,9 @@ class BodyModel:
         self.sway = sway
         self.pickup: Carry | None = None
         self.setdown: Carry | None = None
+        # Re-grips: (t0, t1, rotvec) in time order; the dumbbell turns in the arms by rotvec
+        # (dumbbell frame, rad) about its centre, in minimum-jerk time, and stays turned.
+        self.regrips: list[tuple[float, float, np.ndarray]] = []
 
     def body_pose(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t = np.atleast_1d(np.asarray(t, float))
@@ -240,7 +243,10 @@ class BodyModel:
         r = rot_z(sw[:, 2]) @ rot_x(sw[:, 0]) @ rot_y(sw[:, 1]) @ rot_y(self.base_rad + self.sign * th)
         hip = np.zeros((len(t), 3))
         hip[:, 0] = -self.hip_back_m * th / self.theta_ref_rad
-        return r, hip + r @ self.chest_m
+        p = hip + r @ self.chest_m
+        for t0, t1, rotvec in self.regrips:
+            r = r @ rot_vec(min_jerk((t - t0) / (t1 - t0))[:, None] * rotvec)
+        return r, p
 
     def pose(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World-from-dumbbell rotation (N, 3, 3) and dumbbell position (N, 3) in m."""

@@ -41,6 +41,7 @@ JITTER_S = 0.3e-3
 # Planned movements stay under this; sway and the hips' shift use part of the 0.35 g margin left
 # between movement and the weakest injected abrupt pulse (0.9 g).
 MOVE_LIMIT_G = 0.28
+REGRIP_P = 0.35           # with `regrips`: share of rests of 1 s or more with one
 HESITATE_P = 0.5          # with `hesitations`: share of reps that stop part of the way
 SWAY_MAX_DPS = 2.5         # a hold's true angular speed must stay under 3 deg/s
 REST_SPREAD_DEG = 1.5     # the start position varies this much between reps
@@ -180,6 +181,18 @@ class _Schedule:
         n_knots, n_reps, n_dips, n_pauses, n_hes = snap
         del self.theta.t[n_knots:], self.theta.v[n_knots:]
         del self.reps[n_reps:], self.dips[n_dips:], self.pauses[n_pauses:], self.hesitations[n_hes:]
+
+
+def _add_regrips(model: BodyModel, sched: _Schedule, rng: np.random.Generator) -> None:
+    """Re-settle the dumbbell in the arms in some rests between reps (own random numbers)."""
+    for before, after in zip(sched.reps, sched.reps[1:]):
+        gap = after["start_s"] - before["end_s"]
+        if gap < 1.0 or rng.random() >= REGRIP_P:
+            continue
+        dur = min(1.0, 0.6 * gap)
+        t0 = before["end_s"] + (gap - dur) / 2
+        angle = math.radians(_u(rng, 10.0, 35.0))
+        model.regrips.append((t0, t0 + dur, unit_vector(rng) * angle))
 
 
 def _turn_floor_to_far_end(model: BodyModel, sched: _Schedule, seed: int) -> None:
@@ -414,7 +427,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
              messy: bool = False, gyro: bool = True, n_abrupt: int | None = None,
              duration_s: float | None = None, fast_reps: int | None = None,
              hold_s: float | None = None, floor_near_far: bool = False,
-             hesitations: bool = False) -> Trace:
+             hesitations: bool = False, regrips: bool = False) -> Trace:
     """Simulate one set of `reps` reps (see the module docstring).
 
     For tests of hard cases (both leave every other random draw, so the rest of the trace, as
@@ -424,7 +437,9 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     looks like the far end of a rep to a detector that only sees the gravity direction;
     `hesitations` makes half of the reps stop for 0.5-2 s part of the way (35-70 %) out or back,
     as a cautious patient does (truth: `hesitations`, each with its start and end, `fraction` of
-    the way and `way` 0 out, 1 back). The hold is still only the far end's.
+    the way and `way` 0 out, 1 back). The hold is still only the far end's. `regrips`: in about a
+    third of the rests of a second or more between reps the dumbbell is turned in the arms by
+    10-35 deg about a random axis (re-settled at the chest), and stays so (truth: `regrips`).
 
     `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
     20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
@@ -448,6 +463,8 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
                                      hesitate_rng)
     if floor_near_far:
         _turn_floor_to_far_end(model, sched, seed)
+    if regrips:
+        _add_regrips(model, sched, np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), 3]))
 
     # Samples at the device's clock: nominal period plus read jitter.
     n = int(math.floor(total_s * rate)) + 1
@@ -497,6 +514,9 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         "pickup": interval(model.pickup), "setdown": interval(model.setdown),
         "pauses": rounded(sched.pauses), "partial_dips": rounded(sched.dips),
         "hesitations": rounded(sched.hesitations),
+        "regrips": [{"start_s": round(t0, 4), "end_s": round(t1, 4),
+                     "angle_deg": round(math.degrees(float(np.linalg.norm(v))), 2)}
+                    for t0, t1, v in model.regrips],
         "abrupt": abrupt, "reps": rep_truth,
     }
     return Trace(t_s=t_s, accel_g=accel_g, gyro_dps=gyro_dps, truth=truth, model=model)

@@ -6,7 +6,8 @@
 Simulator: fixed seeds, both target exercises, clean and messy traces (pick-up/set-down, pauses,
 partial dips, fast reps, reps without hold, injected abrupt events), gyro+accel; an extra
 accelerometer-only series, a series where half the reps stop part of the way out or back (gyro
-and accelerometer only), and the generic spec on these exercises are reported separately. External: every labelled set of
+and accelerometer only), one where the dumbbell is re-settled in the arms between reps (gyro;
+accelerometer only), and the generic spec on these exercises are reported separately. External: every labelled set of
 `../shared/datasets/external-dev` with `--exercise generic` and one set of constants.
 Prints a table per series (count rates, hold-time and range-of-motion errors of the reps matched to
 the truth, abrupt-event recall and precision); the last line is one JSON object with all the
@@ -36,7 +37,8 @@ def _sim_case(args):
     exercise, seed, messy, gyro, spec, *extra = args
     rng = np.random.default_rng(10_000 + seed)
     reps = int(rng.integers(5, 13))
-    tr = simulate(exercise, reps, seed=seed, messy=messy, gyro=gyro, hesitations="hesitations" in extra)
+    tr = simulate(exercise, reps, seed=seed, messy=messy, gyro=gyro,
+                  hesitations="hesitations" in extra, regrips="regrips" in extra)
     res = analyze(Trace(tr.t_s, tr.accel_g, tr.gyro_dps), spec or exercise)
     truth = tr.truth
     det = res.reps
@@ -113,9 +115,14 @@ def main() -> int:
     hesitant = [(ex, 3000 + seed, messy, gyro, None, "hesitations")
                 for ex in ("good-morning", "hyperextension") for messy in (False, True)
                 for gyro in (True, False) for seed in range(max(5, args.sim // 4))]
+    # The dumbbell re-settled in the arms (turned 10-35 deg) in about a third of the rests.
+    regrip = [(ex, 4000 + seed, messy, gyro, None, "regrips")
+              for ex in ("good-morning", "hyperextension") for messy in (False, True)
+              for gyro in (True, False) for seed in range(max(5, args.sim // 4))]
     with ProcessPoolExecutor(args.workers) as pool:
         sim = list(pool.map(_sim_case, cases, chunksize=4))
         sim_hes = list(pool.map(_sim_case, hesitant, chunksize=4))
+        sim_rg = list(pool.map(_sim_case, regrip, chunksize=4))
         sim_acc = list(pool.map(_sim_case, acc_only, chunksize=4))
         sim_gen = list(pool.map(_sim_case, generic, chunksize=4))
         ext = []
@@ -148,6 +155,10 @@ def main() -> int:
     line("simulator, accelerometer only", figures["sim_accel_only"])
     figures["sim_hesitations"] = sim_series(sim_hes)
     line("simulator, stops part of the way", figures["sim_hesitations"])
+    for gyro in (True, False):
+        key = f"sim_regrips_{'gyro' if gyro else 'accel'}"
+        figures[key] = sim_series([r for r in sim_rg if r["gyro"] == gyro])
+        line(f"simulator, re-settled, {'gyro' if gyro else 'accel only'}", figures[key])
     figures["sim_generic_spec"] = count_metrics([r["true"] for r in sim_gen], [r["found"] for r in sim_gen])
     line("simulator, --exercise generic", figures["sim_generic_spec"])
     if ext:
@@ -172,7 +183,7 @@ def main() -> int:
                 print(f"  ({len(gapped)} {source} files lost samples between packets of "
                       f"{figures[f'ext_{source}_gapped_packet_len']} samples)")
     if args.show_misses:
-        for r in sim + sim_acc + sim_hes + sim_gen:
+        for r in sim + sim_acc + sim_hes + sim_rg + sim_gen:
             if r["true"] != r["found"]:
                 print("miss", r["exercise"], r["seed"], "messy" if r["messy"] else "clean",
                       "gyro" if r["gyro"] else "accel", r["true"], r["found"])
