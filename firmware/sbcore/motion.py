@@ -467,7 +467,7 @@ class _State:
         self.kx = self.ky = self.kz = 0                 # gravity at the current rep's far end
         self.nx = self.ny = self.nz = 0                 # normal of the last rep's plane, Q14
         self.n_ok = False                               # (no rep yet: no plane)
-        self.was_turning = False
+        self.was_turning = False                        # last sample's turning (gyro pauses)
         self.rx = self.ry = self.rz = 0                 # accel-only gravity rate, Q14/1024 ms
         self.px = self.py = self.pz = 0                 # previous gravity estimate
         self.search_ms = 0
