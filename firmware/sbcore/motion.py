@@ -1120,12 +1120,15 @@ class Detector:
         # Secondary track: the last place the dumbbell was held still while out.
         b = self._b
         # (A turning point with a gyro: the speed just fell below the turning threshold. The
-        # state is stored only when it changes.)
+        # state is stored only when it changes. The cycle counters count reps themselves: for
+        # them this track would only move the start that range is measured from, at a cost.)
         slowed = False
         if turning != s.was_turning:
             s.was_turning = turning
             slowed = turning and self.has_gyro
-        if (still_for >= _PAUSE_MS or slowed) and (not s.b_armed or (b.out and b.th_max < rom_thr)):
+        if self._signal:
+            pass
+        elif (still_for >= _PAUSE_MS or slowed) and (not s.b_armed or (b.out and b.th_max < rom_thr)):
             if not s.b_armed or slowed or still_for - self._k_dt < _PAUSE_MS:
                 b.set_ref(s.gx, s.gy, s.gz)
                 b.reset(t)
