@@ -467,7 +467,6 @@ class _State:
         self.kx = self.ky = self.kz = 0                 # gravity at the current rep's far end
         self.nx = self.ny = self.nz = 0                 # normal of the last rep's plane, Q14
         self.n_ok = False                               # (no rep yet: no plane)
-        self.was_turning = False                        # last sample's turning (gyro pauses)
         self.rx = self.ry = self.rz = 0                 # accel-only gravity rate, Q14/1024 ms
         self.px = self.py = self.pz = 0                 # previous gravity estimate
         self.search_ms = 0
@@ -1119,17 +1118,11 @@ class Detector:
             s.phase = PHASE_OUT
         # Secondary track: the last place the dumbbell was held still while out.
         b = self._b
-        # (A turning point with a gyro: the speed just fell below the turning threshold. The
-        # state is stored only when it changes. The cycle counters count reps themselves: for
-        # them this track would only move the start that range is measured from, at a cost.)
-        slowed = False
-        if turning != s.was_turning:
-            s.was_turning = turning
-            slowed = turning and self.has_gyro
-        if self._signal:
-            pass
-        elif (still_for >= _PAUSE_MS or slowed) and (not s.b_armed or (b.out and b.th_max < rom_thr)):
-            if not s.b_armed or slowed or still_for - self._k_dt < _PAUSE_MS:
+        # (The cycle counters count reps themselves: for them this track would only move the
+        # start that range is measured from, at a cost.)
+        if (still_for >= _PAUSE_MS and not self._signal
+                and (not s.b_armed or (b.out and b.th_max < rom_thr))):
+            if not s.b_armed or still_for - self._k_dt < _PAUSE_MS:
                 b.set_ref(s.gx, s.gy, s.gz)
                 b.reset(t)
                 s.b_armed = True
