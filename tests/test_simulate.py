@@ -473,3 +473,15 @@ def test_regrips_turn_the_dumbbell_in_the_arms_between_reps_and_change_nothing_e
     # nothing moves the dumbbell's centre: no linear acceleration beyond the usual margin
     grid = np.arange(0.0, truth["duration_s"], 0.004)
     assert np.linalg.norm(trace.model.kinematics(grid)["accel_g"], axis=1).max() < 0.35
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_fatigue_shrinks_the_range_over_the_set(exercise):
+    plain = simulate(exercise, 10, seed=2, rate_hz=50)
+    tired = simulate(exercise, 10, seed=2, rate_hz=50, fatigue=True)
+    assert tired.truth["mounting"] == plain.truth["mounting"] and tired.truth["rep_count"] == 10
+    nominal = tired.truth["nominal_rom_deg"]
+    rom = [r["rom_deg"] for r in tired.truth["reps"]]
+    assert 0.85 * nominal <= rom[0] <= 1.15 * nominal
+    assert 0.45 * nominal <= rom[-1] <= 0.65 * nominal
+    assert np.mean(rom[5:]) < np.mean(rom[:5]) and rom[0] == plain.truth["reps"][0]["rom_deg"]

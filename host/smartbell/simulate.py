@@ -41,6 +41,7 @@ JITTER_S = 0.3e-3
 # Planned movements stay under this; sway and the hips' shift use part of the 0.35 g margin left
 # between movement and the weakest injected abrupt pulse (0.9 g).
 MOVE_LIMIT_G = 0.28
+FATIGUE_END = 0.55        # with `fatigue`: the set's last rep, share of the nominal range
 REGRIP_P = 0.35           # with `regrips`: share of rests of 1 s or more with one
 HESITATE_P = 0.5          # with `hesitations`: share of reps that stop part of the way
 SWAY_MAX_DPS = 2.5         # a hold's true angular speed must stay under 3 deg/s
@@ -94,8 +95,10 @@ def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
 class _Schedule:
     """Lays out the hinge angle theta(t) segment by segment and notes what happened when."""
 
-    def __init__(self, rng, *, nominal_rad, lever_m, hip_back_m, hold_range_s, hesitate_rng=None):
+    def __init__(self, rng, *, nominal_rad, lever_m, hip_back_m, hold_range_s, hesitate_rng=None,
+                 fatigue_reps: int = 0):
         self.rng = rng
+        self.fatigue_reps = fatigue_reps   # range shrinks to FATIGUE_END over this many reps
         self.hesitate_rng = hesitate_rng   # own stream: with or without, every other draw is the same
         self.nominal_rad = nominal_rad
         self.lever_m = lever_m
@@ -133,6 +136,8 @@ class _Schedule:
 
     def rep(self, *, fast: bool, hold_kind: str, hold_s: float | None = None) -> None:
         amp = self.nominal_rad * _u(self.rng, 0.9, 1.1)
+        if self.fatigue_reps > 1:
+            amp *= 1.0 - (1.0 - FATIGUE_END) * min(len(self.reps), self.fatigue_reps - 1) / (self.fatigue_reps - 1)
         if hold_s is not None:
             hold = hold_s
         elif hold_kind == "none":
@@ -322,11 +327,11 @@ def _quantise(x: np.ndarray, lsb_per_unit: float) -> np.ndarray:
 
 def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
              fast_reps: int | None, hold_s: float | None = None,
-             hesitate_rng=None) -> tuple[BodyModel, _Schedule, float]:
+             hesitate_rng=None, fatigue: bool = False) -> tuple[BodyModel, _Schedule, float]:
     """The whole true motion: lead-in, sets of reps with the messy extras, tail."""
     sched = _Schedule(rng, nominal_rad=body["nominal_rad"], lever_m=body["lever_m"],
                       hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"],
-                      hesitate_rng=hesitate_rng)
+                      hesitate_rng=hesitate_rng, fatigue_reps=reps if fatigue else 0)
     envelope = Piecewise(0.0, 0.0 if messy else 1.0)
     model = BodyModel(theta=sched.theta, base_rad=body["base_rad"], sign=body["sign"],
                       chest_m=body["chest_m"], hip_back_m=body["hip_back_m"],
@@ -427,7 +432,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
              messy: bool = False, gyro: bool = True, n_abrupt: int | None = None,
              duration_s: float | None = None, fast_reps: int | None = None,
              hold_s: float | None = None, floor_near_far: bool = False,
-             hesitations: bool = False, regrips: bool = False) -> Trace:
+             hesitations: bool = False, regrips: bool = False, fatigue: bool = False) -> Trace:
     """Simulate one set of `reps` reps (see the module docstring).
 
     For tests of hard cases (both leave every other random draw, so the rest of the trace, as
@@ -440,6 +445,8 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     the way and `way` 0 out, 1 back). The hold is still only the far end's. `regrips`: in about a
     third of the rests of a second or more between reps the dumbbell is turned in the arms by
     10-35 deg about a random axis (re-settled at the chest), and stays so (truth: `regrips`).
+    `fatigue`: the range shrinks steadily over the set, the last rep reaching FATIGUE_END (55 %) of
+    the first's nominal range (no other draw changes).
 
     `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
     20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
@@ -460,7 +467,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     hesitate_rng = (np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), 2])
                     if hesitations else None)
     model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps, hold_s,
-                                     hesitate_rng)
+                                     hesitate_rng, fatigue)
     if floor_near_far:
         _turn_floor_to_far_end(model, sched, seed)
     if regrips:
