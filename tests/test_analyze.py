@@ -185,3 +185,24 @@ def test_values_round_trip_through_the_csv(tmp_path):
     b = analyze(Trace(tr.t_s, tr.accel_g, tr.gyro_dps), "good-morning").reps
     pd.testing.assert_frame_equal(a, b)
     assert not math.isnan(a.hold_s.sum())
+
+
+def test_a_rep_estimated_to_start_before_the_recording_starts_at_its_first_sample():
+    # The generic counter dates the set's first rep from its second half; in a recording that
+    # begins mid-rep that date is before the first sample. It came out as a wrapped device tick
+    # (start_s ~1,073,741 s); it is the first sample's time, and the durations agree with it.
+    import numpy as np
+    from smartbell.analyze import Trace
+    rate = 50.0
+    up = np.sin(np.pi / 2 * np.arange(int(rate)) / rate) ** 2
+    segs = []
+    for _ in range(6):
+        segs += [np.zeros(int(rate)), up, up[::-1]]
+    th = np.radians(60.0) * np.concatenate(segs)[int(1.5 * rate):]     # starts during rep 1
+    t = np.arange(len(th)) / rate + 0.25
+    acc = np.stack([0.8 * np.sin(th), 0.6 * np.sin(th), np.cos(th)], 1)
+    reps = analyze(Trace(t, acc, None), "generic").reps
+    assert len(reps) >= 5
+    assert reps.start_s.min() >= 0.25 and reps.end_s.max() <= t[-1]
+    assert (abs(reps.start_s + reps.duration_s - reps.end_s) < 1e-6).all()
+    assert (reps.to_far_s >= 0).all() and (reps.to_far_s <= reps.duration_s).all()

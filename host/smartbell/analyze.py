@@ -131,15 +131,21 @@ def to_raw(trace: Trace) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     return t_ms, acc, gyr
 
 
-def rep_fields(det: Detector) -> dict:
-    """The detector's last rep as host fields (units in names). Same resolution as the protocol."""
+def rep_fields(det: Detector, t_first_s: float = 0.0) -> dict:
+    """The detector's last rep as host fields (units in names). Same resolution as the protocol.
+
+    Ticks are the replay's (trace ms, wrapping at 2^30): read with ticks_diff from tick 0, so a
+    time just before the trace began is negative, not ~12 days. A rep whose start the detector
+    estimated before the first sample (the generic counter's first rep) starts at `t_first_s`."""
     start, far, ret, end = det.rep_t_start_ms, det.rep_t_far_ms, det.rep_t_return_ms, det.rep_t_end_ms
+    start_s = max(ticks_diff(start, 0) / 1000, t_first_s)
+    end_s = ticks_diff(end, 0) / 1000
     return {
         "rep": det.rep_count,
-        "start_s": start / 1000,
-        "end_s": end / 1000,
-        "duration_s": ticks_diff(end, start) / 1000,
-        "to_far_s": ticks_diff(far, start) / 1000,
+        "start_s": start_s,
+        "end_s": end_s,
+        "duration_s": round(end_s - start_s, 3),
+        "to_far_s": round(max(ticks_diff(far, 0) / 1000 - start_s, 0.0), 3),
         "hold_s": det.rep_hold_ms / 1000,
         "return_s": ticks_diff(end, ret) / 1000,
         "rom_deg": det.rep_rom_ddeg / 10,
@@ -159,6 +165,7 @@ def make_detector(spec: Spec, has_gyro: bool) -> Detector:
 def run_detector(trace: Trace, spec: Spec) -> tuple[list[dict], list[dict]]:
     """Step every sample through the detector; returns (reps, events) as lists of dicts."""
     t_ms, acc, gyr = to_raw(trace)
+    t_first_s = float(trace.t_s[0]) if len(trace.t_s) else 0.0
     det = make_detector(spec, gyr is not None)
     step = det.step
     reps: list[dict] = []
@@ -179,7 +186,7 @@ def run_detector(trace: Trace, spec: Spec) -> tuple[list[dict], list[dict]]:
             events.append({"type": "hold", "t_s": det.hold_t_start_ms / 1000, "hold_s": det.hold_ms / 1000,
                            "angle_deg": det.hold_angle_ddeg / 10})
         if flags & EV_REP:
-            rep = rep_fields(det)
+            rep = rep_fields(det, t_first_s)
             reps.append(rep)
             events.append({"type": "rep", "t_s": rep["end_s"], "rep": rep["rep"], "hold_s": rep["hold_s"],
                            "rom_deg": rep["rom_deg"], "peak_accel_g": rep["peak_accel_g"]})
