@@ -465,8 +465,7 @@ class _State:
         self.b_armed = False
         self.b_th = 0                                   # main track's angle where b was armed
         self.kx = self.ky = self.kz = 0                 # gravity at the current rep's far end
-        self.nx = self.ny = self.nz = 0                 # normal of the last rep's plane, Q14
-        self.n_ok = False                               # (no rep yet: no plane)
+        self.nx = self.ny = self.nz = 0                 # normal of the last rep's plane, Q14 (0: none)
         self.rx = self.ry = self.rz = 0                 # accel-only gravity rate, Q14/1024 ms
         self.px = self.py = self.pz = 0                 # previous gravity estimate
         self.search_ms = 0
@@ -1232,7 +1231,7 @@ class Detector:
             a.reset(t)                      # a partial dip: back home, nothing to report
             s.b_armed = False
             s.phase = PHASE_REST
-        elif th_max < rom_thr and still_for >= _PAUSE_MS and s.n_ok and self._off_plane():
+        elif th_max < rom_thr and still_for >= _PAUSE_MS and self._off_plane():
             # Stopped after a movement smaller than a rep that left the plane the reps move in:
             # the dumbbell was turned in the hands (re-settled in the arms) or the stance
             # changed, not a partial dip or a stop on the way (those stay in the plane). This is
@@ -1368,6 +1367,7 @@ class Detector:
     def _off_plane(self):
         # The gravity direction's distance from the last rep's plane (the plane of its start
         # and far-end gravity), as the sine of the angle out of it: beyond _OFF_PLANE_Q14?
+        # (No rep yet: no plane, the normal is 0 and so is the distance.)
         s = self._s
         d = ((s.gx >> 2) * s.nx + (s.gy >> 2) * s.ny + (s.gz >> 2) * s.nz) >> 12
         if d < 0:
@@ -1392,7 +1392,6 @@ class Detector:
             s.nx = (nx << 4) // n               # Q14
             s.ny = (ny << 4) // n
             s.nz = (nz << 4) // n
-            s.n_ok = True
 
     def _emit_rep(self, tr, t):
         if tr is self._a:
