@@ -336,6 +336,28 @@ class _Track:
         return ended
 
     @micropython.native
+    def begin_settle(self, t, th):
+        # Back within end_pct of the start (of this track): wait for the movement to end.
+        self.settling = True
+        self.t_cross = t
+        self.set_lo = th
+        self.set_t_lo = t
+
+    @micropython.native
+    def settle(self, t, th):
+        """One sample while settling, th the main track's angle: 1 if the movement has turned
+        round (th back up _REVERSAL_CD from its lowest since, at set_t_lo), 2 if _SETTLE_MS has
+        passed since the crossing, else 0."""
+        if th < self.set_lo:
+            self.set_lo = th
+            self.set_t_lo = t
+        if th - self.set_lo >= _REVERSAL_CD:
+            return 1
+        if ((t - self.t_cross + 0x20000000) & 0x3FFFFFFF) - 0x20000000 >= _SETTLE_MS:
+            return 2
+        return 0
+
+    @micropython.native
     def hold_ms(self, band_cd):
         # The hold counts only if it was at the far end of the whole rep.
         best = self.best_ms
@@ -1137,10 +1159,7 @@ class Detector:
                 # Back at the place held still: a rep from there (a new start position) only if
                 # the dumbbell stops or turns round there. If it carries on towards the start,
                 # that place was a hesitation on the way out, and the rep is the main track's.
-                if th < b.set_lo:
-                    b.set_lo = th
-                    b.set_t_lo = t
-                turned = th - b.set_lo >= _REVERSAL_CD
+                ended = b.settle(t, th)
                 # (Without a gyro the speed estimate is not trusted alone here: the attitude is
                 # frozen during an abrupt movement, and the speed then reads 0 until it ends;
                 # the accelerometer must read still too.)
@@ -1148,13 +1167,12 @@ class Detector:
                 margin = (b.th_max * end_pct) // 100
                 if margin < self._start_cd:
                     margin = self._start_cd
-                waited = ticks_diff(t, b.t_cross) >= _SETTLE_MS
-                if th + margin < s.b_th or (waited and th < s.b_th and not (stopped or turned)):
+                if th + margin < s.b_th or (ended == 2 and th < s.b_th and not stopped):
                     s.b_armed = False
-                elif stopped or turned or waited:
-                    t_end = b.set_t_lo if turned else t
+                elif stopped or ended:
+                    t_end = b.set_t_lo if ended == 1 else t
                     dur = ticks_diff(t_end, b.t_start)
-                    if self._rep_min_ms <= dur <= self._rep_max_ms and not self._signal:
+                    if self._rep_min_ms <= dur <= self._rep_max_ms:      # (never armed for signals 1, 2)
                         self._emit_rep(b, t_end)
                         flags |= EV_REP
                     a.copy_ref(b)
@@ -1163,24 +1181,17 @@ class Detector:
                     s.phase = PHASE_REST
                     return flags | EV_ANCHOR
             elif b.out and b.th_max >= rom_thr and thb * 100 <= b.th_max * end_pct:
-                b.settling = True
-                b.t_cross = t
-                b.set_lo = th
-                b.set_t_lo = t
+                b.begin_settle(t, th)
         dur = ((t - a.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000    # ticks_diff, inlined
         if a.settling:
             # Back near the start: the rep ends when the dumbbell comes to rest, turns round into
             # the next rep, or after _SETTLE_MS, whichever is first (the end time is then close to
             # the true end of the movement, not the moment it crossed end_pct on the way).
-            if th < a.set_lo:
-                a.set_lo = th
-                a.set_t_lo = t
-            waited = ((t - a.t_cross + 0x20000000) & 0x3FFFFFFF) - 0x20000000 >= _SETTLE_MS
-            turned = th - a.set_lo >= _REVERSAL_CD
-            if not (hold_still or waited or turned):
+            ended = a.settle(t, th)
+            if not (hold_still or ended):
                 s.phase = PHASE_RETURN
                 return flags
-            t_end = a.set_t_lo if turned else t
+            t_end = a.set_t_lo if ended == 1 else t
             if ticks_diff(t_end, a.t_start) >= self._rep_min_ms and not self._signal:
                 self._emit_rep(a, t_end)
                 flags |= EV_REP
@@ -1212,10 +1223,7 @@ class Detector:
             # position is re-learnt from where the movement turned.
             rebase = th * 100 > th_max * end_pct
             if not rebase:
-                a.settling = True
-                a.t_cross = t
-                a.set_lo = th
-                a.set_t_lo = t
+                a.begin_settle(t, th)
                 s.phase = PHASE_RETURN
                 return flags
             if dur >= self._rep_min_ms and not self._signal:
