@@ -97,7 +97,6 @@ class Spec:
         out["verdict"] = "ok" if all(out[c] in ("ok", NOT_CHECKED) for c in CHECKS) else "fix"
         return out
 
-
     def _verdict(self, rules) -> str:
         checked = False
         for key, value, is_min, problem in rules:
