@@ -16,6 +16,7 @@ from sbcore.motion import EV_ABRUPT, EV_HOLD, EV_REP, PARAMS, Detector
 from smartbell.analyze import ACCEL_LSB_PER_G, GYRO_LSB_PER_DPS, Trace, make_detector, to_raw
 from smartbell.simulate import simulate
 from smartbell.spec import load_spec
+from smartbell.vectors import vectors_from_trace, write_vectors
 
 from mpy import ROOT
 
@@ -83,7 +84,7 @@ def vectors(tmp_path_factory):
     out = {}
     for name, (ex, reps, seed, rate, messy, gyro, spec, tick0) in PARITY.items():
         tr = simulate(ex, reps, seed=seed, rate_hz=rate, messy=messy, gyro=gyro)
-        out[name] = (tr, spec, tick0, cost.vectors_from_trace(tmp / f"{name}.bin", tr, spec, tick0_ms=tick0))
+        out[name] = (tr, spec, tick0, vectors_from_trace(tmp / f"{name}.bin", tr, spec, tick0_ms=tick0))
     return out
 
 
@@ -111,7 +112,7 @@ def test_garbage_input_same_under_both_interpreters_and_no_exception(tmp_path, h
         t_ms.append(t)
         acc.append([rnd.choice((-32768, 32767, 0, rnd.randint(-32768, 32767), 4096)) for _ in range(3)])
         gyr.append([rnd.choice((-32768, 32767, 0, rnd.randint(-300, 300))) for _ in range(3)])
-    path = cost.write_vectors(tmp_path / "fuzz.bin", t_ms, acc, gyr if has_gyro else None,
+    path = write_vectors(tmp_path / "fuzz.bin", t_ms, acc, gyr if has_gyro else None,
                               accel_lsb_per_g=ACCEL_LSB_PER_G, gyro_mdps_per_lsb=1000 / GYRO_LSB_PER_DPS)
     mpy = cost.run_runner(path, "events", interpreter="micropython")
     assert mpy == cost.run_runner(path, "events", interpreter="cpython")
@@ -137,7 +138,7 @@ def test_step_allocates_nothing_with_the_heap_locked(vectors, name):
 def test_heap_lock_runner_detects_an_allocation(tmp_path):
     # The lock test must be able to fail: a detector subclass that allocates in step().
     tr = simulate("good-morning", 1, seed=3, rate_hz=50.0)
-    path = cost.vectors_from_trace(tmp_path / "v.bin", tr, "good-morning")
+    path = vectors_from_trace(tmp_path / "v.bin", tr, "good-morning")
     script = cost.runner_path(tmp_path)
     script.write_text(script.read_text().replace(
         "from sbdev.bench import",

@@ -109,7 +109,7 @@ else:
 '''
 
 
-from smartbell.vectors import vectors_from_trace, write_vectors  # noqa: E402,F401 (tests use them here)
+from smartbell.vectors import vectors_from_trace  # noqa: E402
 
 
 def runner_path(tmp: Path) -> Path:
