@@ -373,9 +373,15 @@ class _Principal:
     MicroPython, and its layout decides that cost)."""
 
     def __init__(self):
-        self.lx = self.ly = self.lz = self.mx = self.my = self.mz = 0
         self.c = [0, 0, 0, 0, 0, 0]
         self.p = [0, 0, 0, 0, 0, 0]
+        self.restart()
+
+    def restart(self):
+        self.lx = self.ly = self.lz = self.mx = self.my = self.mz = 0
+        c = self.c
+        for i in range(6):
+            c[i] = 0
         self.vx = self.vy = self.vz = 9459              # 1/sqrt(3) in Q14: any start works
         self.n = -1
         self.pol = 0                                    # signals 1, 2: which side is "out"
@@ -1002,6 +1008,12 @@ class Detector:
 
         if self._signal:
             cy = self._pca
+            if carried:
+                # Picked up or set down: not a rep, and the averages (mean position, main axis,
+                # envelope) were learnt before it: start them again here.
+                cy.restart()
+                self._cenv = self._cam = self._cv = 0
+                self._cside = 0
             if lin2 > cy.lin2:
                 cy.lin2 = lin2
             if speed > cy.speed:
