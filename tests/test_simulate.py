@@ -485,3 +485,13 @@ def test_fatigue_shrinks_the_range_over_the_set(exercise):
     assert 0.85 * nominal <= rom[0] <= 1.15 * nominal
     assert 0.45 * nominal <= rom[-1] <= 0.65 * nominal
     assert np.mean(rom[5:]) < np.mean(rom[:5]) and rom[0] == plain.truth["reps"][0]["rom_deg"]
+
+
+@pytest.mark.parametrize("exercise", ["good-morning", "hyperextension"])
+def test_quick_start_goes_from_the_pick_up_straight_into_the_first_rep(exercise):
+    plain = simulate(exercise, 5, seed=3, messy=True)
+    quick = simulate(exercise, 5, seed=3, messy=True, quick_start=True)
+    assert quick.truth["mounting"] == plain.truth["mounting"] and quick.truth["rep_count"] == 5
+    gap = quick.truth["reps"][0]["start_s"] - quick.truth["pickup"]["end_s"]
+    assert 0.0 <= gap <= 0.2, gap
+    assert plain.truth["reps"][0]["start_s"] - plain.truth["pickup"]["end_s"] >= 1.0

@@ -38,7 +38,8 @@ def _sim_case(args):
     rng = np.random.default_rng(10_000 + seed)
     reps = int(rng.integers(5, 13))
     tr = simulate(exercise, reps, seed=seed, messy=messy, gyro=gyro,
-                  hesitations="hesitations" in extra, regrips="regrips" in extra)
+                  hesitations="hesitations" in extra, regrips="regrips" in extra,
+                  quick_start="quick_start" in extra)
     res = analyze(Trace(tr.t_s, tr.accel_g, tr.gyro_dps), spec or exercise)
     truth = tr.truth
     det = res.reps
@@ -119,12 +120,17 @@ def main() -> int:
     regrip = [(ex, 4000 + seed, messy, gyro, None, "regrips")
               for ex in ("good-morning", "hyperextension") for messy in (False, True)
               for gyro in (True, False) for seed in range(max(5, args.sim // 4))]
+    # Known weak case: straight from the pick-up into the first rep (no rest to judge the carry).
+    quick = [(ex, 5000 + seed, True, gyro, None, "quick_start")
+             for ex in ("good-morning", "hyperextension") for gyro in (True, False)
+             for seed in range(max(5, args.sim // 4))]
     with ProcessPoolExecutor(args.workers) as pool:
         sim = list(pool.map(_sim_case, cases, chunksize=4))
         sim_hes = list(pool.map(_sim_case, hesitant, chunksize=4))
         sim_rg = list(pool.map(_sim_case, regrip, chunksize=4))
         sim_acc = list(pool.map(_sim_case, acc_only, chunksize=4))
         sim_gen = list(pool.map(_sim_case, generic, chunksize=4))
+        sim_quick = list(pool.map(_sim_case, quick, chunksize=4))
         ext = []
         if not args.no_external:
             if DATASET.is_dir():
@@ -133,7 +139,7 @@ def main() -> int:
             else:
                 print(f"external data not found at {DATASET}: skipped", file=sys.stderr)
 
-    print(f"{'series':34} {'n':>4} {'exact':>7} {'+-1':>7} {'MAE':>6} {'holdMAE':>8} {'romMAE':>7} "
+    print(f"{'series':40} {'n':>4} {'exact':>7} {'+-1':>7} {'MAE':>6} {'holdMAE':>8} {'romMAE':>7} "
           f"{'ab.rec':>7} {'ab.prec':>7}")
 
     def line(name, m):
@@ -141,7 +147,7 @@ def main() -> int:
         rom = "" if m.get("rom_mae_deg") is None else f"{m['rom_mae_deg']:.2f}"
         rec = "" if m.get("abrupt_recall") is None else f"{m['abrupt_recall']:.3f}"
         prec = "" if m.get("abrupt_precision") is None else f"{m['abrupt_precision']:.3f}"
-        print(f"{name:34} {m['n']:4d} {m['exact_rate']:7.3f} {m['within1_rate']:7.3f} "
+        print(f"{name:40} {m['n']:4d} {m['exact_rate']:7.3f} {m['within1_rate']:7.3f} "
               f"{m['count_mae']:6.3f} {hold:>8} {rom:>7} {rec:>7} {prec:>7}")
 
     figures["sim_all"] = sim_series(sim)
@@ -159,6 +165,10 @@ def main() -> int:
         key = f"sim_regrips_{'gyro' if gyro else 'accel'}"
         figures[key] = sim_series([r for r in sim_rg if r["gyro"] == gyro])
         line(f"simulator, re-settled, {'gyro' if gyro else 'accel only'}", figures[key])
+    for gyro in (True, False):
+        key = f"sim_quick_start_{'gyro' if gyro else 'accel'}"
+        figures[key] = sim_series([r for r in sim_quick if r["gyro"] == gyro])
+        line(f"simulator, straight from pick-up, {'gyro' if gyro else 'accel'}", figures[key])
     figures["sim_generic_spec"] = count_metrics([r["true"] for r in sim_gen], [r["found"] for r in sim_gen])
     line("simulator, --exercise generic", figures["sim_generic_spec"])
     if ext:
