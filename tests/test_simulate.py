@@ -447,6 +447,21 @@ def test_hesitations_stop_part_of_the_way_and_change_nothing_else(exercise):
     assert ways == {0, 1}
 
 
+def test_set_down_after_regrips_starts_from_the_turned_dumbbell():
+    # The set-down took its start pose before the re-grips were added: the dumbbell jumped back
+    # by the re-grips' turn (~28 deg in this trace) in one sample where it began, with no
+    # rotation on the gyro; the detector called the jump abrupt.
+    from smartbell.kinematics import rotation_angle
+
+    tr = simulate("good-morning", 9, seed=4009, messy=True, regrips=True)
+    assert tr.truth["regrips"] and tr.truth["setdown"]
+    t0 = tr.truth["setdown"]["start_s"]
+    r, _ = tr.model.pose(np.array([t0 - 1e-3, t0 + 1e-3]))
+    assert np.degrees(rotation_angle(r[0].T @ r[1])) < 0.5
+    near = (tr.t_s > t0 - 0.3) & (tr.t_s < t0 + 0.3)
+    assert np.abs(np.diff(tr.accel_g[near], axis=0)).max() < 0.1
+
+
 def test_regrips_turn_the_dumbbell_in_the_arms_between_reps_and_change_nothing_else():
     """`regrips`: in some rests between reps the dumbbell turns 10-35 deg relative to the body
     (gravity in the sensor frame moves, the body does not) and stays so; the gyro sees the turn;

@@ -198,6 +198,9 @@ def _add_regrips(model: BodyModel, sched: _Schedule, rng: np.random.Generator) -
         t0 = before["end_s"] + (gap - dur) / 2
         angle = math.radians(_u(rng, 10.0, 35.0))
         model.regrips.append((t0, t0 + dur, unit_vector(rng) * angle))
+    if model.setdown is not None and model.regrips:
+        # The set-down starts from the dumbbell as it is held then, turned by the re-grips.
+        model.setdown.place(model.setdown.t0, model)
 
 
 def _turn_floor_to_far_end(model: BodyModel, sched: _Schedule, seed: int) -> None:
