@@ -7,8 +7,9 @@ Simulator: fixed seeds, both target exercises, clean and messy traces (pick-up/s
 partial dips, fast reps, reps without hold, injected abrupt events), gyro+accel; an extra
 accelerometer-only series, a series where half the reps stop part of the way out or back (gyro
 and accelerometer only), one where the dumbbell is re-settled in the arms between reps (gyro;
-accelerometer only), and the generic spec on these exercises are reported separately. External: every labelled set of
-`../shared/datasets/external-dev` with `--exercise generic` and one set of constants.
+accelerometer only), one going straight from the pick-up into the first rep (gyro; accelerometer
+only), and the generic spec on these exercises are reported separately. External: every labelled
+set of `../shared/datasets/external-dev` with `--exercise generic` and one set of constants.
 Prints a table per series (count rates, hold-time and range-of-motion errors of the reps matched to
 the truth, abrupt-event recall and precision); the last line is one JSON object with all the
 figures.
@@ -120,7 +121,7 @@ def main() -> int:
     regrip = [(ex, 4000 + seed, messy, gyro, None, "regrips")
               for ex in ("good-morning", "hyperextension") for messy in (False, True)
               for gyro in (True, False) for seed in range(max(5, args.sim // 4))]
-    # Known weak case: straight from the pick-up into the first rep (no rest to judge the carry).
+    # Straight from the pick-up into the first rep: no rest after the carry to judge it by.
     quick = [(ex, 5000 + seed, True, gyro, None, "quick_start")
              for ex in ("good-morning", "hyperextension") for gyro in (True, False)
              for seed in range(max(5, args.sim // 4))]
