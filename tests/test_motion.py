@@ -287,6 +287,21 @@ def test_re_settling_the_dumbbell_between_reps_keeps_the_count(ex):
         assert _one_to_one(tr, run(tr, ex)[1]), tr.truth["seed"]
 
 
+@pytest.mark.parametrize("ex,seed,messy,reps", [("good-morning", 7015, False, 5),
+                                                ("good-morning", 7019, True, 11),
+                                                ("hyperextension", 7016, True, 9),
+                                                ("hyperextension", 7019, False, 11)])
+def test_a_re_grip_along_the_reps_path_does_not_split_the_reps(ex, seed, messy, reps):
+    # A turn in the hands mostly about the reps' own axis moves the start along their path: the
+    # next rep then passes the old start position on its way out, without slowing down. That
+    # pass used to end a rep (the angle turned round) and drop the candidate start, and every
+    # later rep was counted in two halves (good-morning seed 4012: 18 for 12). With a gyro, a
+    # turn of the angle without a slowing of the movement is not a rep's end.
+    tr = simulate(ex, reps, seed=seed, messy=messy, gyro=True, regrips=True)
+    assert tr.truth["regrips"]
+    assert _one_to_one(tr, run(tr, ex)[1])
+
+
 @pytest.mark.parametrize("ex", ["good-morning", "hyperextension"])
 def test_a_rep_held_longer_than_the_spec_allows_is_counted_and_flagged(ex):
     # The spec's hold_max_s (10 s, 8 s) plus normal movement made reps of 13-16 s; with the

@@ -252,6 +252,7 @@ class _Track:
         self.t_cross = t
         self.set_lo = 0
         self.set_t_lo = t
+        self.set_slow = False     # slowed down (stopped or turned round) while settling
         self.peak_lin2 = 0
         self.peak_speed = 0
         self.seg_on = False       # a still segment near the far end is running
@@ -342,6 +343,7 @@ class _Track:
         self.t_cross = t
         self.set_lo = th
         self.set_t_lo = t
+        self.set_slow = False
 
     @micropython.native
     def settle(self, t, th):
@@ -1200,6 +1202,15 @@ class Detector:
             # the next rep, or after _SETTLE_MS, whichever is first (the end time is then close to
             # the true end of the movement, not the moment it crossed end_pct on the way).
             ended = a.settle(t, th)
+            if turning:
+                a.set_slow = True
+            if ended == 1 and not a.set_slow and self.has_gyro:
+                # The angle turned round but the movement did not slow down: it passed by the
+                # start position on its way elsewhere (the dumbbell was turned in the hands and
+                # the start moved along the reps' path). Not the rep's end: carry on.
+                a.settling = False
+                s.phase = PHASE_OUT
+                return flags
             if not (hold_still or ended):
                 s.phase = PHASE_RETURN
                 return flags
