@@ -302,6 +302,22 @@ def test_a_re_grip_along_the_reps_path_does_not_split_the_reps(ex, seed, messy, 
     assert _one_to_one(tr, run(tr, ex)[1])
 
 
+def test_a_candidate_start_never_returned_to_does_not_block_the_count():
+    # The second track (a place held still while out: a candidate start) waits for the dumbbell
+    # to come back to it. After a re-grip the dumbbell never did, and while it waited the main
+    # track's "out too long" rule was blocked: no rep was counted for the rest of the set
+    # (hyperextension seed 7026: 5 of 10, none of the 6 after the third re-grip; good-morning
+    # seed 7004: 10 of 12). Away longer than rep_max_ms, the candidate is dropped, and counting
+    # resumes once the main track's rule has found the new start.
+    tr = simulate("good-morning", 12, seed=7004, messy=True, gyro=True, regrips=True)
+    assert _one_to_one(tr, run(tr, "good-morning")[1])
+    tr = simulate("hyperextension", 10, seed=7026, messy=False, gyro=True, regrips=True)
+    last = tr.truth["regrips"][-1]["end_s"]
+    after = [hits for truth, hits in match_reps(tr, run(tr, "hyperextension")[1]) if truth["start_s"] > last]
+    # (The rule needs rep_max_ms to pass: the first two reps after the re-grip are still lost.)
+    assert len(after) == 5 and all(len(h) == 1 for h in after[2:])
+
+
 @pytest.mark.parametrize("ex", ["good-morning", "hyperextension"])
 def test_a_rep_held_longer_than_the_spec_allows_is_counted_and_flagged(ex):
     # The spec's hold_max_s (10 s, 8 s) plus normal movement made reps of 13-16 s; with the

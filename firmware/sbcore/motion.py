@@ -1196,6 +1196,10 @@ class Detector:
                     return flags | EV_ANCHOR
             elif b.out and b.th_max >= rom_thr and thb * 100 <= b.th_max * end_pct:
                 b.begin_settle(t, th)
+            elif b.out and ((t - b.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000 > self._rep_max_ms:
+                # Away from that place longer than any rep from it could take: it was no start
+                # position (it stood in the way of the main track's "out too long" rule).
+                s.b_armed = False
         dur = ((t - a.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000    # ticks_diff, inlined
         if a.settling:
             # Back near the start: the rep ends when the dumbbell comes to rest, turns round into
