@@ -517,7 +517,7 @@ def test_quick_start_goes_from_the_pick_up_straight_into_the_first_rep(exercise)
     assert np.linalg.norm(quick.model.kinematics(grid)["accel_g"], axis=1).max() < 0.35
 
 
-_OPTIONS = [{}, {"hesitations": True}, {"regrips": True}, {"fatigue": True}, {"quick_start": True},
+_OPTIONS = [{}, {"hesitations": True}, {"regrips": True}, {"fatigue": True}, {"quick_start": True}, {"flowing_start": True},
             {"floor_near_far": True}, {"regrips": True, "hesitations": True, "quick_start": True}]
 
 

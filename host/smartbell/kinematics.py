@@ -255,7 +255,11 @@ class BodyModel:
         for carry, mask in ((self.pickup, t < (self.pickup.t1 if self.pickup else 0)),
                             (self.setdown, t > (self.setdown.t0 if self.setdown else 0))):
             if carry is not None and mask.any():
-                r[mask], p[mask] = carry.pose(t[mask])
+                # The carry relative to the body's pose at the hand-over: the same while the body
+                # is still, and a rep may begin before a pick-up ends (the two movements add).
+                cr, cp = carry.pose(t[mask])
+                r[mask] = r[mask] @ (carry.chest_r.T @ cr)
+                p[mask] = p[mask] + (cp - carry.chest_p)
         return r, p
 
     def kinematics(self, t: np.ndarray, h_s: float = 1e-3) -> dict[str, np.ndarray]:

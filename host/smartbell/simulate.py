@@ -330,8 +330,8 @@ def _quantise(x: np.ndarray, lsb_per_unit: float) -> np.ndarray:
 
 def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
              fast_reps: int | None, hold_s: float | None = None,
-             hesitate_rng=None, fatigue: bool = False,
-             quick_start: bool = False) -> tuple[BodyModel, _Schedule, float]:
+             hesitate_rng=None, fatigue: bool = False, quick_start: bool = False,
+             flowing_start: bool = False) -> tuple[BodyModel, _Schedule, float]:
     """The whole true motion: lead-in, sets of reps with the messy extras, tail."""
     sched = _Schedule(rng, nominal_rad=body["nominal_rad"], lever_m=body["lever_m"],
                       hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"],
@@ -348,7 +348,12 @@ def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
         model.pickup.place(floor_s, model)
         # quick_start: 0.05-0.15 s, straight from the pick-up into the first rep (the body's sway
         # still builds up over the drawn 1-3 s: appearing within 0.1 s it would be a jolt).
-        sched.rest(model.pickup.t1 + (settle_s * 0.05 if quick_start else settle_s))
+        # flowing_start: the first rep starts 0.1-0.4 s before the lift ends (no stop at all).
+        if flowing_start:
+            lead = model.pickup.t1 - (0.1 + 0.15 * (settle_s - 1.0))
+        else:
+            lead = model.pickup.t1 + (settle_s * 0.05 if quick_start else settle_s)
+        sched.rest(lead)
         envelope.hold(model.pickup.t1)
         envelope.move(1.0, settle_s)
     else:
@@ -439,7 +444,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
              duration_s: float | None = None, fast_reps: int | None = None,
              hold_s: float | None = None, floor_near_far: bool = False,
              hesitations: bool = False, regrips: bool = False, fatigue: bool = False,
-             quick_start: bool = False) -> Trace:
+             quick_start: bool = False, flowing_start: bool = False) -> Trace:
     """Simulate one set of `reps` reps (see the module docstring).
 
     For tests of hard cases (both leave every other random draw, so the rest of the trace, as
@@ -454,7 +459,9 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     10-35 deg about a random axis (re-settled at the chest), and stays so (truth: `regrips`).
     `fatigue`: the range shrinks steadily over the set, the last rep reaching FATIGUE_END (55 %) of
     the first's nominal range (no other draw changes). `quick_start` (messy traces): the first rep
-    starts 0.05-0.15 s after the pick-up instead of 1-3 s (no other draw changes).
+    starts 0.05-0.15 s after the pick-up instead of 1-3 s (no other draw changes);
+    `flowing_start`: it starts 0.1-0.4 s before the pick-up ends, the two movements adding (no
+    stop between them at all).
 
     `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
     20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
@@ -475,7 +482,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     hesitate_rng = (np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), 2])
                     if hesitations else None)
     model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps, hold_s,
-                                     hesitate_rng, fatigue, quick_start)
+                                     hesitate_rng, fatigue, quick_start, flowing_start)
     if floor_near_far:
         _turn_floor_to_far_end(model, sched, seed)
     if regrips:

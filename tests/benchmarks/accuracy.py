@@ -7,8 +7,8 @@ Simulator: fixed seeds, both target exercises, clean and messy traces (pick-up/s
 partial dips, fast reps, reps without hold, injected abrupt events), gyro+accel; an extra
 accelerometer-only series, a series where half the reps stop part of the way out or back (gyro
 and accelerometer only), one where the dumbbell is re-settled in the arms between reps (gyro;
-accelerometer only), one going straight from the pick-up into the first rep (gyro; accelerometer
-only), and the generic spec on these exercises are reported separately. External: every labelled
+accelerometer only), one going straight from the pick-up into the first rep and one beginning it before the
+lift has ended (gyro; accelerometer only), and the generic spec on these exercises are reported separately. External: every labelled
 set of `../shared/datasets/external-dev` with `--exercise generic` and one set of constants.
 Prints a table per series (count rates, hold-time and range-of-motion errors of the reps matched to
 the truth, abrupt-event recall and precision); the last line is one JSON object with all the
@@ -40,7 +40,7 @@ def _sim_case(args):
     reps = int(rng.integers(5, 13))
     tr = simulate(exercise, reps, seed=seed, messy=messy, gyro=gyro,
                   hesitations="hesitations" in extra, regrips="regrips" in extra,
-                  quick_start="quick_start" in extra)
+                  quick_start="quick_start" in extra, flowing_start="flowing_start" in extra)
     res = analyze(Trace(tr.t_s, tr.accel_g, tr.gyro_dps), spec or exercise)
     truth = tr.truth
     det = res.reps
@@ -125,6 +125,10 @@ def main() -> int:
     quick = [(ex, 5000 + seed, True, gyro, None, "quick_start")
              for ex in ("good-morning", "hyperextension") for gyro in (True, False)
              for seed in range(max(5, args.sim // 4))]
+    # ... and the first rep begun before the lift has ended (no stop between them at all).
+    flowing = [(ex, 6000 + seed, True, gyro, None, "flowing_start")
+               for ex in ("good-morning", "hyperextension") for gyro in (True, False)
+               for seed in range(max(5, args.sim // 4))]
     with ProcessPoolExecutor(args.workers) as pool:
         sim = list(pool.map(_sim_case, cases, chunksize=4))
         sim_hes = list(pool.map(_sim_case, hesitant, chunksize=4))
@@ -132,6 +136,7 @@ def main() -> int:
         sim_acc = list(pool.map(_sim_case, acc_only, chunksize=4))
         sim_gen = list(pool.map(_sim_case, generic, chunksize=4))
         sim_quick = list(pool.map(_sim_case, quick, chunksize=4))
+        sim_flow = list(pool.map(_sim_case, flowing, chunksize=4))
         ext = []
         if not args.no_external:
             if DATASET.is_dir():
@@ -140,7 +145,7 @@ def main() -> int:
             else:
                 print(f"external data not found at {DATASET}: skipped", file=sys.stderr)
 
-    print(f"{'series':40} {'n':>4} {'exact':>7} {'+-1':>7} {'MAE':>6} {'holdMAE':>8} {'romMAE':>7} "
+    print(f"{'series':44} {'n':>4} {'exact':>7} {'+-1':>7} {'MAE':>6} {'holdMAE':>8} {'romMAE':>7} "
           f"{'ab.rec':>7} {'ab.prec':>7}")
 
     def line(name, m):
@@ -148,7 +153,7 @@ def main() -> int:
         rom = "" if m.get("rom_mae_deg") is None else f"{m['rom_mae_deg']:.2f}"
         rec = "" if m.get("abrupt_recall") is None else f"{m['abrupt_recall']:.3f}"
         prec = "" if m.get("abrupt_precision") is None else f"{m['abrupt_precision']:.3f}"
-        print(f"{name:40} {m['n']:4d} {m['exact_rate']:7.3f} {m['within1_rate']:7.3f} "
+        print(f"{name:44} {m['n']:4d} {m['exact_rate']:7.3f} {m['within1_rate']:7.3f} "
               f"{m['count_mae']:6.3f} {hold:>8} {rom:>7} {rec:>7} {prec:>7}")
 
     figures["sim_all"] = sim_series(sim)
@@ -170,6 +175,10 @@ def main() -> int:
         key = f"sim_quick_start_{'gyro' if gyro else 'accel'}"
         figures[key] = sim_series([r for r in sim_quick if r["gyro"] == gyro])
         line(f"simulator, straight from pick-up, {'gyro' if gyro else 'accel'}", figures[key])
+    for gyro in (True, False):
+        key = f"sim_flowing_start_{'gyro' if gyro else 'accel'}"
+        figures[key] = sim_series([r for r in sim_flow if r["gyro"] == gyro])
+        line(f"simulator, rep begun during pick-up, {'gyro' if gyro else 'accel'}", figures[key])
     figures["sim_generic_spec"] = count_metrics([r["true"] for r in sim_gen], [r["found"] for r in sim_gen])
     line("simulator, --exercise generic", figures["sim_generic_spec"])
     if ext:
