@@ -302,6 +302,23 @@ def test_a_re_grip_along_the_reps_path_does_not_split_the_reps(ex, seed, messy, 
     assert _one_to_one(tr, run(tr, ex)[1])
 
 
+@pytest.mark.parametrize("ex,seed,reps", [("good-morning", 6013, 11), ("hyperextension", 6009, 12)])
+def test_a_rep_begun_during_the_pick_up_does_not_move_the_start_to_the_far_end(ex, seed, reps):
+    # The first rep begins before the lift has ended: the pick-up is never judged (no rest after
+    # it) and the first place held still is that rep's far end. The second track took it for a
+    # start and, when the next rep came back to it, made it the start: every later rep was then
+    # measured from far end to far end (counted, but holds and range read at the wrong end; 0 of
+    # 10 and 0 of 11 reps in phase here). The spec says which way the far end lies (far_vertical:
+    # below the start for Good Mornings, above for hyperextensions); the vertical travel from
+    # that place to the next rest says the dumbbell went towards the start, so the start is there.
+    tr = simulate(ex, reps, seed=seed, messy=True, gyro=True, flowing_start=True)
+    found = reps_of(run(tr, ex)[1])
+    assert abs(len(found) - reps) <= 1
+    in_phase = [any(abs(r["start"] / 1000 - t["start_s"]) < 1.0 and abs(r["end"] / 1000 - t["end_s"]) < 1.0
+                    for t in tr.truth["reps"]) for r in found]
+    assert all(in_phase[1:]), in_phase
+
+
 def test_a_candidate_start_never_returned_to_does_not_block_the_count():
     # The second track (a place held still while out: a candidate start) waits for the dumbbell
     # to come back to it. After a re-grip the dumbbell never did, and while it waited the main

@@ -77,6 +77,8 @@ PARAMS = (
     (18, "cycle_min_mg", 50, 0, 2000),      # signal 2: smallest swing counted, peak to peak, mg
     (19, "carry_min_mm", 600, 100, 5000),   # moved up or down this much between two rests: carried
                                             # (picked up, set down), not a rep; start re-learnt
+    (20, "far_vertical", 0, -1, 1),         # the far end lies below the start (-1), above it (1),
+                                            # or either (0: not used)
 )
 
 _T_FAST_MS = const(60)       # fast accel average, for stillness
@@ -104,6 +106,8 @@ _OFF_PLANE_Q14 = const(1143)  # sin(4 deg): gravity this far out of the reps' pl
 _SETTLE_MS = const(1000)     # longest wait for the dumbbell to settle at the end of a rep
 _CARRY_MAX_MS = const(4000)   # vertical travel is judged over at most this long between rests
 _CARRY_MAX_ACC_MS = const(4000)  # ... accelerometer only
+_TRAVEL_MAX_MS = const(8000)  # ... and integrated for at most this long (far_vertical's test)
+_FAR_STEP = const(4080)       # far_vertical: 40 mm (102 units a mm) between two rests says which way
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -519,6 +523,15 @@ class _State:
         self.ct = 0
         self.cr = 0                                     # acceleration along gravity at rest, Q10 g
         self.ce0 = 0                                    # ... at the rest the integral started from
+        # far_vertical: the first rest after leaving the second track's place (its gravity), and
+        # whether the dumbbell got there by moving towards the start (then the place it left
+        # was a far end, not a start position).
+        self.bj = False
+        self.b_back = False
+        self.bgx = self.bgy = self.bgz = 0
+        self.bqp = self.bqv = 0                         # the integral when it left that place
+        self.bqr = 0                                    # ... and the rest level cr there
+        self.bqt = -1                                   # (its time; -1: unknown)
 
 
 class Detector:
@@ -600,6 +613,7 @@ class Detector:
         self._cyc_min = v[16] * 1000                    # um
         self._cyc_pp = (v[17] * 4096) // 1000           # signal 2 units (1 g = 4096)
         self._carry_p = v[18] * 102                     # vertical travel units (9.8 um)
+        self._far_v = v[19]
         g = _BIAS_GATE_DPS * 4
         self._bias_gate_sp2 = g * g
         if hasattr(self, "_k_dt"):
@@ -906,7 +920,26 @@ class Detector:
                 elif e < -256:
                     e = -256
                 dz += e * ((ct >> 5) * (ct >> 5)) // 12
-                carried = dz >= self._carry_p or dz <= -self._carry_p
+                if ct <= (_CARRY_MAX_MS if has_gyro else _CARRY_MAX_ACC_MS):
+                    carried = dz >= self._carry_p or dz <= -self._carry_p
+                if s.b_armed and not s.bj and self._b.out and self._far_v and s.bqt >= 0:
+                    # The first rest since leaving the second track's place: did the dumbbell
+                    # move towards the start (by _FAR_STEP or more) from there to here? Both
+                    # ends at rest: the velocity the integral shows at each is drift, removed.
+                    # (The offset ramp as in the carry test above, from that place's level.)
+                    dt_q = ct - s.bqt
+                    q = (s.cp - s.bqp) - ((s.cv + s.bqv) >> 3) * (dt_q >> 4)
+                    e = s.cr - s.bqr
+                    if e > 256:
+                        e = 256
+                    elif e < -256:
+                        e = -256
+                    q += e * ((dt_q >> 5) * (dt_q >> 5)) // 12
+                    s.bj = True
+                    s.b_back = (q if self._far_v < 0 else -q) >= _FAR_STEP
+                    s.bgx = g0
+                    s.bgy = g1
+                    s.bgz = g2
             s.cv = 0
             s.cp = 0
             s.ct = 0
@@ -923,11 +956,14 @@ class Detector:
         if integrate:
             ct = s.ct
             if ct >= 0:
-                if ct > (_CARRY_MAX_MS if has_gyro else _CARRY_MAX_ACC_MS):
+                if ct > _TRAVEL_MAX_MS:
                     s.ct = -1
                 else:
                     if ct == 0:
                         s.ce0 = s.cr                        # the offset's level at the start
+                        if s.b_armed and not self._b.out:
+                            s.bqp = s.bqv = s.bqt = 0       # (restarted at the second track's place)
+                            s.bqr = s.cr
                     cv = s.cv + ((d * dt) >> 4)
                     s.cv = cv
                     s.cp += (cv * dt) >> 6
@@ -1161,6 +1197,12 @@ class Detector:
                 b.set_ref(s.gx, s.gy, s.gz)
                 b.reset(t)
                 s.b_armed = True
+                s.bj = False
+                s.b_back = False
+                s.bqp = s.cp
+                s.bqv = s.cv
+                s.bqt = s.ct
+                s.bqr = s.cr
                 s.b_th = th
         if s.b_armed:
             thb = b.angle(s.gx, s.gy, s.gz)
@@ -1183,6 +1225,14 @@ class Detector:
                     margin = self._start_cd
                 if th + margin < s.b_th or (ended == 2 and th < s.b_th and not stopped):
                     s.b_armed = False
+                elif (stopped or ended) and s.b_back and self.has_gyro:
+                    # Its rep went from there towards the start and back: that place is a far
+                    # end (the first rest after an unjudged pick-up was a rep's hold), and the
+                    # start position is where that rep turned. The dumbbell is at a far end now.
+                    a.set_ref(s.bgx, s.bgy, s.bgz)
+                    a.reset(t)
+                    s.b_armed = False
+                    return flags | EV_ANCHOR
                 elif stopped or ended:
                     t_end = b.set_t_lo if ended == 1 else t
                     dur = ticks_diff(t_end, b.t_start)
