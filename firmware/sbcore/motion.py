@@ -138,6 +138,21 @@ def _mag3(x, y, z):
 
 
 @micropython.native
+def _travel(p, v1, v0, dt, e):
+    """Vertical travel between two rests from the double integral (units ~10 um): p the position
+    integrated between them, v0 and v1 the velocity integrated at each (0.15 mm/s), dt ms apart,
+    e the change of the accelerometer's level along gravity from the first rest to the second
+    (Q10 g). Both ends are at rest, so the velocity the integral shows there is drift, taken as a
+    constant error: it moved the position by (v0 + v1) T / 2. The offset along gravity turns with
+    the dumbbell, from its level at one rest to its level at the other; as a ramp of E over T it
+    leaves -E T^2 / 12 after that removal: added back."""
+    if e > 256:
+        e = 256
+    elif e < -256:
+        e = -256
+    return p - ((v1 + v0) >> 3) * (dt >> 4) + e * ((dt >> 5) * (dt >> 5)) // 12
+
+
 def _clamp_rot(p):
     # At most 0.25 rad per step (Q16): beyond that the small-angle step is meaningless anyway
     # (a gap in the samples, or a saturated gyro).
@@ -910,31 +925,14 @@ class Detector:
             # Just came to rest: how far did the dumbbell move up or down since the last rest?
             ct = s.ct
             if ct > 0:
-                dz = s.cp - (s.cv >> 3) * (ct >> 4)         # drift removed: v * T / 128 units
-                # The drift removal takes the error as constant; the offset along gravity turns
-                # with the dumbbell, from its level at the last rest to its level here. As a ramp
-                # of E over T it leaves -E T^2 / 12 after the drift removal: added back here.
-                e = s.cr - s.ce0
-                if e > 256:
-                    e = 256
-                elif e < -256:
-                    e = -256
-                dz += e * ((ct >> 5) * (ct >> 5)) // 12
+                dz = _travel(s.cp, s.cv, 0, ct, s.cr - s.ce0)
                 if ct <= (_CARRY_MAX_MS if has_gyro else _CARRY_MAX_ACC_MS):
                     carried = dz >= self._carry_p or dz <= -self._carry_p
                 if s.b_armed and not s.bj and self._b.out and self._far_v and s.bqt >= 0:
                     # The first rest since leaving the second track's place: did the dumbbell
                     # move towards the start (by _FAR_STEP or more) from there to here? Both
                     # ends at rest: the velocity the integral shows at each is drift, removed.
-                    # (The offset ramp as in the carry test above, from that place's level.)
-                    dt_q = ct - s.bqt
-                    q = (s.cp - s.bqp) - ((s.cv + s.bqv) >> 3) * (dt_q >> 4)
-                    e = s.cr - s.bqr
-                    if e > 256:
-                        e = 256
-                    elif e < -256:
-                        e = -256
-                    q += e * ((dt_q >> 5) * (dt_q >> 5)) // 12
+                    q = _travel(s.cp - s.bqp, s.cv, s.bqv, ct - s.bqt, s.cr - s.bqr)
                     s.bj = True
                     s.b_back = (q if self._far_v < 0 else -q) >= _FAR_STEP
                     s.bgx = g0
