@@ -1223,7 +1223,7 @@ class Detector:
                     margin = self._start_cd
                 if th + margin < s.b_th or (ended == 2 and th < s.b_th and not stopped):
                     s.b_armed = False
-                elif (stopped or ended) and s.b_back and self.has_gyro:
+                elif (stopped or ended) and s.b_back:
                     # Its rep went from there towards the start and back: that place is a far
                     # end (the first rest after an unjudged pick-up was a rep's hold), and the
                     # start position is where that rep turned. The dumbbell is at a far end now.
