@@ -1230,6 +1230,7 @@ class Detector:
                     a.set_ref(s.bgx, s.bgy, s.bgz)
                     a.reset(t)
                     s.b_armed = False
+                    s.phase = PHASE_OUT
                     return flags | EV_ANCHOR
                 elif stopped or ended:
                     t_end = b.set_t_lo if ended == 1 else t
