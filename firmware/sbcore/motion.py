@@ -137,7 +137,6 @@ def _mag3(x, y, z):
     return x + ((y * 3) >> 3) + (z >> 2)
 
 
-@micropython.native
 def _travel(p, v1, v0, dt, e):
     """Vertical travel between two rests from the double integral (units ~10 um): p the position
     integrated between them, v0 and v1 the velocity integrated at each (0.15 mm/s), dt ms apart,
@@ -153,6 +152,7 @@ def _travel(p, v1, v0, dt, e):
     return p - ((v1 + v0) >> 3) * (dt >> 4) + e * ((dt >> 5) * (dt >> 5)) // 12
 
 
+@micropython.native
 def _clamp_rot(p):
     # At most 0.25 rad per step (Q16): beyond that the small-angle step is meaningless anyway
     # (a gap in the samples, or a saturated gyro).
