@@ -1315,23 +1315,15 @@ class Detector:
             a.reset(t)                      # a partial dip: back home, nothing to report
             s.b_armed = False
             s.phase = PHASE_REST
-        elif th_max < rom_thr and still_for >= _PAUSE_MS and self._off_plane():
-            # Stopped after a movement smaller than a rep that left the plane the reps move in:
-            # the dumbbell was turned in the hands (re-settled in the arms) or the stance
-            # changed, not a partial dip or a stop on the way (those stay in the plane). This is
-            # the start position now.
-            a.set_ref(s.gx, s.gy, s.gz)
-            a.reset(t)
-            s.b_armed = False
-            s.phase = PHASE_REST
-            flags |= EV_ANCHOR
-        elif dur > self._rep_max_ms and not (s.b_armed and b.out) and (
-                still_for >= still_ms or (turning and not s.b_armed)):
-            # Out too long and now still (or turning) somewhere else: the new start position.
-            a.set_ref(s.gx, s.gy, s.gz)
-            a.reset(t)
-            s.b_armed = False
-            s.phase = PHASE_REST
+        elif ((th_max < rom_thr and still_for >= _PAUSE_MS and self._off_plane())
+              or (dur > self._rep_max_ms and not (s.b_armed and b.out)
+                  and (still_for >= still_ms or (turning and not s.b_armed)))):
+            # Here is the start position now, if either:
+            # - stopped after a movement smaller than a rep that left the plane the reps move
+            #   in: the dumbbell was turned in the hands (re-settled in the arms) or the stance
+            #   changed, not a partial dip or a stop on the way (those stay in the plane);
+            # - out too long and now still (or turning) somewhere else.
+            self._anchor(t)
             flags |= EV_ANCHOR
         return flags
 
