@@ -188,6 +188,11 @@ class _Schedule:
         del self.reps[n_reps:], self.dips[n_dips:], self.pauses[n_pauses:], self.hesitations[n_hes:]
 
 
+def _own_rng(seed: int, exercise: str, messy: bool, stream: int) -> np.random.Generator:
+    """An option's own random numbers: with or without it, every other draw of the seed is the same."""
+    return np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), stream])
+
+
 def _add_regrips(model: BodyModel, sched: _Schedule, rng: np.random.Generator) -> None:
     """Re-settle the dumbbell in the arms in some rests between reps (own random numbers)."""
     for before, after in zip(sched.reps, sched.reps[1:]):
@@ -198,9 +203,8 @@ def _add_regrips(model: BodyModel, sched: _Schedule, rng: np.random.Generator) -
         t0 = before["end_s"] + (gap - dur) / 2
         angle = math.radians(_u(rng, 10.0, 35.0))
         model.regrips.append((t0, t0 + dur, unit_vector(rng) * angle))
-    if model.setdown is not None and model.regrips:
-        # The set-down starts from the dumbbell as it is held then, turned by the re-grips.
-        model.setdown.place(model.setdown.t0, model)
+    # (The set-down starts from the dumbbell as turned by them: carries are relative to the
+    # body's pose, which includes the re-grips.)
 
 
 def _turn_floor_to_far_end(model: BodyModel, sched: _Schedule, seed: int) -> None:
@@ -479,14 +483,13 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     rate = float(rate_hz) if rate_hz is not None else _u(rng, 50.0, 200.0)
     mount_r, mount_q = random_rotation(rng)
     bias_dps = rng.uniform(-GYRO_BIAS_MAX_DPS, GYRO_BIAS_MAX_DPS, size=3)
-    hesitate_rng = (np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), 2])
-                    if hesitations else None)
+    hesitate_rng = _own_rng(seed, exercise, messy, 2) if hesitations else None
     model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps, hold_s,
                                      hesitate_rng, fatigue, quick_start, flowing_start)
     if floor_near_far:
         _turn_floor_to_far_end(model, sched, seed)
     if regrips:
-        _add_regrips(model, sched, np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), 3]))
+        _add_regrips(model, sched, _own_rng(seed, exercise, messy, 3))
 
     # Samples at the device's clock: nominal period plus read jitter.
     n = int(math.floor(total_s * rate)) + 1
@@ -502,8 +505,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     r_ws = kin["r"] @ mount_r
     force_g = np.einsum("nij,ni->nj", r_ws, lin_g + np.array([0.0, 0.0, 1.0]))
     # (The offset has its own random stream, so adding it changed no other draw of a seed.)
-    offset_g = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy), 1]).uniform(
-        -ACCEL_OFFSET_MAX_G, ACCEL_OFFSET_MAX_G, size=3)
+    offset_g = _own_rng(seed, exercise, messy, 1).uniform(-ACCEL_OFFSET_MAX_G, ACCEL_OFFSET_MAX_G, size=3)
     accel_g = _quantise(force_g + offset_g + rng.normal(0, ACCEL_NOISE_G, size=(n, 3)), ACCEL_LSB_PER_G)
     gyro_dps = None
     if gyro:
