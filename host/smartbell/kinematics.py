@@ -184,10 +184,11 @@ class Sway:
 
 
 class Carry:
-    """The dumbbell carried between a floor pose and the chest pose, along a straight line while
-    turning about one fixed axis; both in minimum-jerk time. `u` goes 0 (floor) -> 1 (chest).
+    """The dumbbell carried between the floor and the chest, along a straight line while turning
+    about one fixed axis; both in minimum-jerk time. `u` goes 0 (floor) -> 1 (chest).
 
-    `drop_m` is the floor position from the chest, `rotvec` the turn from floor to chest (rad)."""
+    Relative to the body's pose: `drop_m` is the floor position from the chest (world frame),
+    `rotvec` the turn from floor to chest (dumbbell frame, rad)."""
 
     def __init__(self, duration_s: float, drop_m: np.ndarray, rotvec: np.ndarray, lifting: bool):
         self.duration_s = duration_s
@@ -195,25 +196,16 @@ class Carry:
         self.rotvec = np.asarray(rotvec, float)
         self.lifting = lifting
         self.t0 = self.t1 = 0.0
-        self.floor_r = self.chest_r = np.eye(3)
-        self.floor_p = self.chest_p = np.zeros(3)
 
-    def place(self, t0: float, model: "BodyModel") -> None:
-        """Start at `t0`, joining the body's motion where it hands over (sway faded out there)."""
+    def place(self, t0: float) -> None:
         self.t0, self.t1 = t0, t0 + self.duration_s
-        hand_over = self.t1 if self.lifting else self.t0
-        r, p = model.body_pose(np.array([hand_over]))
-        self.chest_r, self.chest_p = r[0], p[0]
-        self.floor_r = self.chest_r @ rot_vec(-self.rotvec)
-        self.floor_p = self.chest_p + self.drop_m
 
-    def pose(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def offset(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Turn (dumbbell frame) and shift (world, m) of the dumbbell from the body's pose at `t`."""
         u = min_jerk((t - self.t0) / (self.t1 - self.t0))
         if not self.lifting:
             u = 1.0 - u
-        r = self.floor_r @ rot_vec(u[:, None] * self.rotvec)
-        p = self.floor_p + u[:, None] * (self.chest_p - self.floor_p)
-        return r, p
+        return rot_vec((u - 1.0)[:, None] * self.rotvec), (1.0 - u)[:, None] * self.drop_m
 
 
 class BodyModel:
@@ -255,11 +247,11 @@ class BodyModel:
         for carry, mask in ((self.pickup, t < (self.pickup.t1 if self.pickup else 0)),
                             (self.setdown, t > (self.setdown.t0 if self.setdown else 0))):
             if carry is not None and mask.any():
-                # The carry relative to the body's pose at the hand-over: the same while the body
-                # is still, and a rep may begin before a pick-up ends (the two movements add).
-                cr, cp = carry.pose(t[mask])
-                r[mask] = r[mask] @ (carry.chest_r.T @ cr)
-                p[mask] = p[mask] + (cp - carry.chest_p)
+                # Relative to the body's pose: a rep may begin before a pick-up ends (the two
+                # movements add).
+                turn, shift = carry.offset(t[mask])
+                r[mask] = r[mask] @ turn
+                p[mask] = p[mask] + shift
         return r, p
 
     def kinematics(self, t: np.ndarray, h_s: float = 1e-3) -> dict[str, np.ndarray]:

@@ -213,10 +213,10 @@ def _turn_floor_to_far_end(model: BodyModel, sched: _Schedule, seed: int) -> Non
     if model.pickup is None or not sched.reps:
         raise SimulationError("floor_near_far needs a messy trace with at least one rep")
     rng = np.random.default_rng([int(seed), 7919])
-    far_r = model.body_pose(np.array([sched.reps[0]["far_s"]]))[0][0]
-    pickup = model.pickup
-    pickup.floor_r = far_r @ rot_vec(unit_vector(rng) * math.radians(_u(rng, 0.0, 10.0)))
-    pickup.rotvec = rot_log(pickup.floor_r.T @ pickup.chest_r)
+    far_r, body_r = model.body_pose(np.array([sched.reps[0]["far_s"], model.pickup.t0]))[0]
+    floor_r = far_r @ rot_vec(unit_vector(rng) * math.radians(_u(rng, 0.0, 10.0)))
+    # On the floor the dumbbell is the body's pose turned back by the pick-up's turn.
+    model.pickup.rotvec = rot_log(floor_r.T @ body_r)
 
 
 def _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps) -> None:
@@ -349,7 +349,7 @@ def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
     if messy:
         model.pickup = _carry(rng, lifting=True)
         floor_s, settle_s = _u(rng, 1.0, 3.0), _u(rng, 1.0, 3.0)
-        model.pickup.place(floor_s, model)
+        model.pickup.place(floor_s)
         # quick_start: 0.05-0.15 s, straight from the pick-up into the first rep (the body's sway
         # still builds up over the drawn 1-3 s: appearing within 0.1 s it would be a jolt).
         # flowing_start: the first rep starts 0.1-0.4 s before the lift ends (no stop at all).
@@ -414,7 +414,7 @@ def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
         envelope.hold(sched.theta.end_s - envelope.end_s)
         envelope.move(0.0, tail_settle)
         sched.rest(tail_settle + setdown.duration_s + tail_floor)
-        setdown.place(envelope.end_s, model)
+        setdown.place(envelope.end_s)
         model.setdown = setdown
     return model, sched, duration_s if duration_s is not None else sched.theta.end_s
 
