@@ -340,6 +340,7 @@ def test_duration_pads_with_more_sets_and_rests():
     ({"rate_hz": 5}, "rate_hz"),
     ({"n_abrupt": -2}, "n_abrupt"),
     ({"fast_reps": 9}, "fast_reps"),
+    ({"lead_in": "quick_start"}, "unknown lead_in 'quick_start'; valid: settle, quick, flowing"),
 ])
 def test_bad_requests_raise_clear_errors(kwargs, match):
     args = {"exercise": "good-morning", "reps": 3, **kwargs}
@@ -503,9 +504,9 @@ def test_fatigue_shrinks_the_range_over_the_set(exercise):
 
 
 @pytest.mark.parametrize("exercise", ["good-morning", "hyperextension"])
-def test_quick_start_goes_from_the_pick_up_straight_into_the_first_rep(exercise):
+def test_quick_lead_in_goes_from_the_pick_up_straight_into_the_first_rep(exercise):
     plain = simulate(exercise, 5, seed=3, messy=True)
-    quick = simulate(exercise, 5, seed=3, messy=True, quick_start=True)
+    quick = simulate(exercise, 5, seed=3, messy=True, lead_in="quick")
     assert quick.truth["mounting"] == plain.truth["mounting"] and quick.truth["rep_count"] == 5
     gap = quick.truth["reps"][0]["start_s"] - quick.truth["pickup"]["end_s"]
     assert 0.0 <= gap <= 0.2, gap
@@ -517,11 +518,13 @@ def test_quick_start_goes_from_the_pick_up_straight_into_the_first_rep(exercise)
     assert np.linalg.norm(quick.model.kinematics(grid)["accel_g"], axis=1).max() < 0.35
 
 
-_OPTIONS = [{}, {"hesitations": True}, {"regrips": True}, {"fatigue": True}, {"quick_start": True}, {"flowing_start": True},
-            {"floor_near_far": True}, {"regrips": True, "hesitations": True, "quick_start": True}]
+_OPTIONS = [{}, {"hesitations": True}, {"regrips": True}, {"fatigue": True}, {"lead_in": "quick"},
+            {"lead_in": "flowing"}, {"floor_near_far": True},
+            {"regrips": True, "hesitations": True, "lead_in": "quick"}]
 
 
-@pytest.mark.parametrize("options", _OPTIONS, ids=lambda o: "+".join(o) or "plain")
+@pytest.mark.parametrize("options", _OPTIONS,
+                         ids=lambda o: "+".join(f"{k}={v}" for k, v in o.items()) or "plain")
 @pytest.mark.parametrize("exercise", EXERCISES)
 def test_every_option_keeps_the_motion_physical(exercise, options):
     # Every benchmark figure rests on the simulator: two of its compositions once made jumps no

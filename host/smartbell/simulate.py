@@ -24,6 +24,7 @@ from smartbell.kinematics import (
 )
 
 EXERCISES = ("good-morning", "hyperextension")
+LEAD_INS = ("settle", "quick", "flowing")  # how the first rep follows the pick-up (messy traces)
 
 # The hold definition shared with the detector (sbcore.motion) and written into every truth file.
 HOLD_SPEED_DPS = 5.0
@@ -219,9 +220,11 @@ def _turn_floor_to_far_end(model: BodyModel, sched: _Schedule, seed: int) -> Non
     model.pickup.rotvec = rot_log(floor_r.T @ body_r)
 
 
-def _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps) -> None:
+def _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps, lead_in) -> None:
     if exercise not in EXERCISES:
         raise SimulationError(f"unknown exercise {exercise!r}; valid: {', '.join(EXERCISES)}")
+    if lead_in not in LEAD_INS:
+        raise SimulationError(f"unknown lead_in {lead_in!r}; valid: {', '.join(LEAD_INS)}")
     for name, value in (("reps", reps), ("seed", seed), ("fast_reps", fast_reps)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                   or value < 0):
@@ -334,8 +337,8 @@ def _quantise(x: np.ndarray, lsb_per_unit: float) -> np.ndarray:
 
 def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
              fast_reps: int | None, hold_s: float | None = None,
-             hesitate_rng=None, fatigue: bool = False, quick_start: bool = False,
-             flowing_start: bool = False) -> tuple[BodyModel, _Schedule, float]:
+             hesitate_rng=None, fatigue: bool = False,
+             lead_in: str = "settle") -> tuple[BodyModel, _Schedule, float]:
     """The whole true motion: lead-in, sets of reps with the messy extras, tail."""
     sched = _Schedule(rng, nominal_rad=body["nominal_rad"], lever_m=body["lever_m"],
                       hip_back_m=body["hip_back_m"], hold_range_s=body["hold_range_s"],
@@ -350,13 +353,13 @@ def _lay_out(rng, body: dict, reps: int, messy: bool, duration_s: float | None,
         model.pickup = _carry(rng, lifting=True)
         floor_s, settle_s = _u(rng, 1.0, 3.0), _u(rng, 1.0, 3.0)
         model.pickup.place(floor_s)
-        # quick_start: 0.05-0.15 s, straight from the pick-up into the first rep (the body's sway
+        # "quick": 0.05-0.15 s, straight from the pick-up into the first rep (the body's sway
         # still builds up over the drawn 1-3 s: appearing within 0.1 s it would be a jolt).
-        # flowing_start: the first rep starts 0.1-0.4 s before the lift ends (no stop at all).
-        if flowing_start:
+        # "flowing": the first rep starts 0.1-0.4 s before the lift ends (no stop at all).
+        if lead_in == "flowing":
             lead = model.pickup.t1 - (0.1 + 0.15 * (settle_s - 1.0))
         else:
-            lead = model.pickup.t1 + (settle_s * 0.05 if quick_start else settle_s)
+            lead = model.pickup.t1 + (settle_s * 0.05 if lead_in == "quick" else settle_s)
         sched.rest(lead)
         envelope.hold(model.pickup.t1)
         envelope.move(1.0, settle_s)
@@ -448,7 +451,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
              duration_s: float | None = None, fast_reps: int | None = None,
              hold_s: float | None = None, floor_near_far: bool = False,
              hesitations: bool = False, regrips: bool = False, fatigue: bool = False,
-             quick_start: bool = False, flowing_start: bool = False) -> Trace:
+             lead_in: str = "settle") -> Trace:
     """Simulate one set of `reps` reps (see the module docstring).
 
     For tests of hard cases (both leave every other random draw, so the rest of the trace, as
@@ -462,10 +465,10 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     third of the rests of a second or more between reps the dumbbell is turned in the arms by
     10-35 deg about a random axis (re-settled at the chest), and stays so (truth: `regrips`).
     `fatigue`: the range shrinks steadily over the set, the last rep reaching FATIGUE_END (55 %) of
-    the first's nominal range (no other draw changes). `quick_start` (messy traces): the first rep
-    starts 0.05-0.15 s after the pick-up instead of 1-3 s (no other draw changes);
-    `flowing_start`: it starts 0.1-0.4 s before the pick-up ends, the two movements adding (no
-    stop between them at all).
+    the first's nominal range (no other draw changes). `lead_in` (messy traces; no other draw
+    changes): how the first rep follows the pick-up: "settle", 1-3 s after it; "quick", 0.05-0.15 s
+    after it; "flowing", begun 0.1-0.4 s before it ends, the two movements adding (no stop between
+    them at all).
 
     `duration_s` pads the trace to exactly that length with more sets of `reps` reps separated by
     20-40 s rests (the last set may be partial). `fast_reps` is how many reps of the first set are
@@ -476,7 +479,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     rep tables use `return_s` for the return's duration), `end_s`; durations `to_far_s`, `hold_s`,
     `back_s`, `duration_s`; `rom_deg`, `peak_speed_dps`, `peak_accel_g`, `abrupt_count`.
     """
-    _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps)
+    _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps, lead_in)
     # Exercise and messiness take part in the seed so every (seed, kind) is its own person.
     rng = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy)])
     body = _body(exercise, rng)
@@ -485,7 +488,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     bias_dps = rng.uniform(-GYRO_BIAS_MAX_DPS, GYRO_BIAS_MAX_DPS, size=3)
     hesitate_rng = _own_rng(seed, exercise, messy, 2) if hesitations else None
     model, sched, total_s = _lay_out(rng, body, reps, messy, duration_s, fast_reps, hold_s,
-                                     hesitate_rng, fatigue, quick_start, flowing_start)
+                                     hesitate_rng, fatigue, lead_in)
     if floor_near_far:
         _turn_floor_to_far_end(model, sched, seed)
     if regrips:

@@ -37,12 +37,10 @@ def _sim_case(args):
     from smartbell.analyze import Trace, analyze
     from smartbell.simulate import simulate
 
-    exercise, seed, messy, gyro, spec, *extra = args
+    exercise, seed, messy, gyro, spec, *options = args  # options: simulate()'s keywords, if any
     rng = np.random.default_rng(10_000 + seed)
     reps = int(rng.integers(5, 13))
-    tr = simulate(exercise, reps, seed=seed, messy=messy, gyro=gyro,
-                  hesitations="hesitations" in extra, regrips="regrips" in extra,
-                  quick_start="quick_start" in extra, flowing_start="flowing_start" in extra)
+    tr = simulate(exercise, reps, seed=seed, messy=messy, gyro=gyro, **(options[0] if options else {}))
     res = analyze(Trace(tr.t_s, tr.accel_g, tr.gyro_dps), spec or exercise)
     truth = tr.truth
     det = res.reps
@@ -123,19 +121,19 @@ def main() -> int:
     generic = [(ex, 2000 + seed, messy, True, "generic") for ex in ("good-morning", "hyperextension")
                for messy in (False, True) for seed in range(max(5, args.sim // 4))]
     # Cautious patients: half the reps stop for 0.5-2 s part of the way out or back.
-    hesitant = [(ex, 3000 + seed, messy, gyro, None, "hesitations")
+    hesitant = [(ex, 3000 + seed, messy, gyro, None, {"hesitations": True})
                 for ex in ("good-morning", "hyperextension") for messy in (False, True)
                 for gyro in (True, False) for seed in range(max(5, args.sim // 4))]
     # The dumbbell re-settled in the arms (turned 10-35 deg) in about a third of the rests.
-    regrip = [(ex, 4000 + seed, messy, gyro, None, "regrips")
+    regrip = [(ex, 4000 + seed, messy, gyro, None, {"regrips": True})
               for ex in ("good-morning", "hyperextension") for messy in (False, True)
               for gyro in (True, False) for seed in range(max(5, args.sim // 4))]
     # Straight from the pick-up into the first rep: no rest after the carry to judge it by.
-    quick = [(ex, 5000 + seed, True, gyro, None, "quick_start")
+    quick = [(ex, 5000 + seed, True, gyro, None, {"lead_in": "quick"})
              for ex in ("good-morning", "hyperextension") for gyro in (True, False)
              for seed in range(max(5, args.sim // 4))]
     # ... and the first rep begun before the lift has ended (no stop between them at all).
-    flowing = [(ex, 6000 + seed, True, gyro, None, "flowing_start")
+    flowing = [(ex, 6000 + seed, True, gyro, None, {"lead_in": "flowing"})
                for ex in ("good-morning", "hyperextension") for gyro in (True, False)
                for seed in range(max(5, args.sim // 4))]
     with ProcessPoolExecutor(args.workers) as pool:
