@@ -14,7 +14,7 @@ import pytest
 from sbcore.compat import TICKS_PERIOD, ticks_diff
 from sbcore.motion import EV_ABRUPT, EV_HOLD, EV_REP, PARAMS, Detector
 from smartbell.analyze import ACCEL_LSB_PER_G, GYRO_LSB_PER_DPS, Trace, make_detector, to_raw
-from smartbell.simulate import simulate
+from smartbell.simulate import in_phase, simulate
 from smartbell.spec import load_spec
 from smartbell.vectors import vectors_from_trace, write_vectors
 
@@ -317,9 +317,8 @@ def test_a_rep_begun_during_the_pick_up_does_not_move_the_start_to_the_far_end(e
     tr = simulate(ex, reps, seed=seed, messy=True, gyro=gyro, lead_in=lead_in)
     found = reps_of(run(tr, ex)[1])
     assert abs(len(found) - reps) <= 1
-    in_phase = [any(abs(r["start"] / 1000 - t["start_s"]) < 1.0 and abs(r["end"] / 1000 - t["end_s"]) < 1.0
-                    for t in tr.truth["reps"]) for r in found]
-    assert all(in_phase[1:]), in_phase
+    phased = [in_phase(r["start"] / 1000, r["end"] / 1000, tr.truth["reps"]) for r in found]
+    assert all(phased[1:]), phased
 
 
 def test_a_candidate_start_never_returned_to_does_not_block_the_count():

@@ -13,7 +13,7 @@ import pytest
 from smartbell import SmartbellError
 from smartbell.cli import main as cli_main
 from smartbell.simulate import (
-    ACCEL_LSB_PER_G, EXERCISES, GYRO_LSB_PER_DPS, SimulationError, simulate, truth_path_for,
+    ACCEL_LSB_PER_G, EXERCISES, GYRO_LSB_PER_DPS, SimulationError, in_phase, simulate, truth_path_for,
 )
 
 CASES = [(ex, messy, seed) for ex in EXERCISES for messy in (False, True) for seed in (1, 2)]
@@ -266,6 +266,17 @@ def test_abrupt_events_default_count_and_spacing(messy):
         for e in events:
             assert 0.9 <= e["pulse_g"] <= 2.5 and 0.04 <= e["width_s"] <= 0.15
     assert (1, 4) == (min(counts), max(counts)) if messy else (0, 2) == (min(counts), max(counts))
+
+
+def test_in_phase_needs_start_and_end_within_the_tolerance(traces):
+    true = traces[("good-morning", False, 1)].truth["reps"]
+    rep = true[2]
+    for shift_s, expected in ((0.9, True), (-0.9, True), (1.1, False), (-1.1, False)):
+        assert in_phase(rep["start_s"] + shift_s, rep["end_s"], true) is expected, shift_s
+        assert in_phase(rep["start_s"], rep["end_s"] + shift_s, true) is expected, shift_s
+    assert in_phase(rep["start_s"] + 1.1, rep["end_s"], true, tol_s=1.2)
+    # a start of one rep and the end of the next is no rep in phase
+    assert not in_phase(rep["start_s"], true[3]["end_s"], true)
 
 
 def test_sensor_stream_is_quantised_with_jittered_monotonic_time(traces):

@@ -89,6 +89,13 @@ def truth_path_for(csv_path: str | Path) -> Path:
     return csv_path.with_name(csv_path.stem + ".truth.json")
 
 
+def in_phase(start_s: float, end_s: float, true_reps: list[dict], tol_s: float = 1.0) -> bool:
+    """Whether a detected rep from `start_s` to `end_s` is in phase with a true rep (truth
+    "reps"): its start and its end both within `tol_s` of that rep's."""
+    return any(abs(start_s - r["start_s"]) <= tol_s and abs(end_s - r["end_s"]) <= tol_s
+               for r in true_reps)
+
+
 def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(rng.uniform(lo, hi))
 

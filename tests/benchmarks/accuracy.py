@@ -30,12 +30,11 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = ROOT.parent / "shared" / "datasets" / "external-dev"
 MATCH_S = 0.3          # an abrupt event matches the truth within this
-PHASE_S = 1.0          # a detected rep's start and end within this of a true rep's: in phase
 
 
 def _sim_case(args):
     from smartbell.analyze import Trace, analyze
-    from smartbell.simulate import simulate
+    from smartbell.simulate import in_phase, simulate
 
     exercise, seed, messy, gyro, spec, *options = args  # options: simulate()'s keywords, if any
     rng = np.random.default_rng(10_000 + seed)
@@ -54,11 +53,9 @@ def _sim_case(args):
         if len(hit) == 1:
             hold_err.append(abs(float(hit.hold_s.iloc[0]) - r["hold_s"]))
             rom_err.append(float(hit.rom_deg.iloc[0]) - r["rom_deg"])
-    # A detected rep "in phase": some true rep starts and ends within PHASE_S of it. A start
-    # learnt at a far end gives reps from far end to far end: counted right, measured wrong.
-    in_phase = sum(1 for a, b in zip(det.start_s, det.end_s)
-                   if any(abs(a - r["start_s"]) <= PHASE_S and abs(b - r["end_s"]) <= PHASE_S
-                          for r in truth["reps"]))
+    # Reps in phase with a true rep: a start learnt at a far end gives reps from far end to far
+    # end, counted right, measured wrong.
+    phased = sum(in_phase(a, b, truth["reps"]) for a, b in zip(det.start_s, det.end_s))
     t_true = [a["t_s"] for a in truth["abrupt"]]
     t_det = res.events.loc[res.events.type == "abrupt", "t_s"].tolist()
     found = sum(1 for t in t_true if any(abs(t - d) <= MATCH_S for d in t_det))
@@ -66,7 +63,7 @@ def _sim_case(args):
     return {"exercise": exercise, "seed": seed, "messy": messy, "gyro": gyro,
             "rate_hz": truth["rate_hz"], "true": len(truth["reps"]), "found": len(det),
             "hold_err": hold_err, "rom_err": rom_err, "abrupt_true": len(t_true), "abrupt_found": found,
-            "abrupt_det": len(t_det), "abrupt_correct": correct, "in_phase": in_phase}
+            "abrupt_det": len(t_det), "abrupt_correct": correct, "in_phase": phased}
 
 
 def _ext_case(row):
