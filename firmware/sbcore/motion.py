@@ -32,6 +32,8 @@ try:
 except ImportError:
     from sbcore.compat import micropython, const
 
+from array import array
+
 from sbcore.compat import ticks_add, ticks_diff
 from sbcore.fixedmath import _ATAN_CDEG, isqrt
 
@@ -108,6 +110,8 @@ _CARRY_MAX_MS = const(4000)   # vertical travel is judged over at most this long
 _CARRY_MAX_ACC_MS = const(4000)  # ... accelerometer only
 _TRAVEL_MAX_MS = const(8000)  # ... and integrated for at most this long (far_vertical's test)
 _FAR_STEP = const(4080)       # far_vertical: 40 mm (102 units a mm) between two rests says which way
+_HIST_N = const(128)         # attitude history: this many entries ...
+_HIST_MS = const(100)        # ... one every this long (12.8 s), for a rep only seen from its far end
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -284,6 +288,20 @@ class _Track:
         self.best_t0 = t
         self.best_th = 0
 
+    def leave(self, t, th, th_base, lin2, speed):
+        # Out of the start position (left it at t_leave, at angle th_base), now at th.
+        self.out = True
+        self.t_start = self.t_leave
+        self.th_base = th_base
+        self.th_max = th
+        self.th_lo = th
+        self.t_max = t
+        self.peak_lin2 = lin2
+        self.peak_speed = speed
+        self.seg_on = False
+        self.best_ms = 0
+        self.best_th = 0
+
     @micropython.native
     def _close_segment(self):
         # Keep the longest still segment at the deepest place reached so far.
@@ -301,17 +319,7 @@ class _Track:
             if still_now or th < (start_cd >> 3):
                 self.t_leave = t
             if th > start_cd:
-                self.out = True
-                self.t_start = self.t_leave
-                self.th_base = th - start_cd
-                self.th_max = th
-                self.th_lo = th
-                self.t_max = t
-                self.peak_lin2 = lin2
-                self.peak_speed = speed
-                self.seg_on = False
-                self.best_ms = 0
-                self.best_th = 0
+                self.leave(t, th, th - start_cd, lin2, speed)
             return ended
         th_max = self.th_max
         if th > th_max:
@@ -547,6 +555,16 @@ class _State:
         self.bqp = self.bqv = 0                         # the integral when it left that place
         self.bqr = 0                                    # ... and the rest level cr there
         self.bqt = -1                                   # (its time; -1: unknown)
+        self.bt0 = 0                                    # when the dumbbell stopped at that place
+        self.bte = 0                                    # ... at the first rest after it
+        self.b_left = 0                                 # ... and last still there
+        self.home = False                               # the last rest was at the start position
+        self.hrc = 0                                    # ... (rep_count then: a rep ended there)
+        self.home_far = False                           # ... and this one is start-ward of it
+        # Attitude history (Detector._hg, _ht): next slot, entries filled, ms since the last one.
+        self.hi = 0
+        self.hn = 0
+        self.hms = 0
 
 
 class Detector:
@@ -565,6 +583,8 @@ class Detector:
         self._a = _Track()          # relative to the start position
         self._b = _Track()          # relative to the last place held still while out
         self._s = _State()
+        self._hg = array("h", bytes(6 * _HIST_N))      # gravity estimate, Q14, 3 an entry
+        self._ht = array("i", bytes(4 * _HIST_N))      # ... and its time (ticks, below 2^30)
         self.calibrated = False
         self.rep_count = 0
         self.rep_t_start_ms = self.rep_t_far_ms = self.rep_t_return_ms = self.rep_t_end_ms = 0
@@ -610,6 +630,7 @@ class Detector:
         self._rep_min_ms = v[2]
         self._rep_max_ms = v[3]
         self._start_cd = v[4] * 100
+        self._near_q14 = _ONE_G - (v[4] * v[4] * 2496) // 1000     # cos(start_deg), Q14
         self._end_pct = v[5]
         hs = v[6] * 4                                   # Q2 deg/s
         self._hold_sp2 = hs * hs
@@ -938,6 +959,16 @@ class Detector:
                     s.bgx = g0
                     s.bgy = g1
                     s.bgz = g2
+                    s.bte = t - still_for
+                    s.b_left = t
+                if s.home and self._far_v and self._a.out and not carried and has_gyro:
+                    # From the start position, where a rep ended, to this rest, a rep's way out:
+                    # if that went towards the start instead, the "start" was a far end (judged
+                    # in _while_out, which knows whether this is a rep's range away). (Not from
+                    # a start learnt at a rest: the travel from there may hold an unjudged lift.)
+                    s.home_far = (dz if self._far_v < 0 else -dz) >= _FAR_STEP
+            s.home = not self._a.out and self.rep_count != s.hrc
+            s.hrc = self.rep_count
             s.cv = 0
             s.cp = 0
             s.ct = 0
@@ -1134,6 +1165,22 @@ class Detector:
         if a.out:
             if not was_out:
                 s.b_armed = False
+            if not (s.b_armed or self._signal):
+                # The attitude every _HIST_MS while out, until the second track is armed: where
+                # a rep began, if that track's place turns out to be a far end (_far_rep).
+                hms = s.hms + dt
+                if hms >= _HIST_MS:
+                    hms = 0
+                    i = s.hi
+                    hg = self._hg
+                    hg[3 * i] = g0
+                    hg[3 * i + 1] = g1
+                    hg[3 * i + 2] = g2
+                    self._ht[i] = t
+                    s.hi = i + 1 if i + 1 < _HIST_N else 0
+                    if s.hn < _HIST_N:
+                        s.hn += 1
+                s.hms = hms
             flags |= self._while_out(t, th, hold_still, lin2, speed, turning)
         else:
             s.phase = PHASE_REST
@@ -1185,6 +1232,14 @@ class Detector:
             s.phase = PHASE_RETURN
         else:
             s.phase = PHASE_OUT
+        if s.home_far and still_for >= still_ms:
+            s.home_far = False
+            if th_max >= rom_thr:
+                # Came to rest a rep's range from the start position, moving towards where the
+                # start should be (far_vertical): the "start" was a far end (the first rest after
+                # a pick-up flowing into a rep), and here is the start position.
+                self._anchor(t)
+                return flags | EV_ANCHOR
         # Secondary track: the last place the dumbbell was held still while out.
         b = self._b
         # (The cycle counters count reps themselves: for them this track would only move the
@@ -1195,6 +1250,7 @@ class Detector:
                 b.set_ref(s.gx, s.gy, s.gz)
                 b.reset(t)
                 s.b_armed = True
+                s.bt0 = t - still_for
                 s.bj = False
                 s.b_back = False
                 s.bqp = s.cp
@@ -1209,6 +1265,8 @@ class Detector:
             else:
                 b.fast_ms += self._k_dt
             b.update(t, thb, hold_still, lin2, speed, self._start_cd, self._band_cd)
+            if s.b_back and hold_still and thb > self._start_cd:
+                s.b_left = t                # (the last time still at the rest it went back to)
             if b.settling:
                 # Back at the place held still: a rep from there (a new start position) only if
                 # the dumbbell stops or turns round there. If it carries on towards the start,
@@ -1225,13 +1283,13 @@ class Detector:
                     s.b_armed = False
                 elif (stopped or ended) and s.b_back:
                     # Its rep went from there towards the start and back: that place is a far
-                    # end (the first rest after an unjudged pick-up was a rep's hold), and the
-                    # start position is where that rep turned. The dumbbell is at a far end now.
-                    a.set_ref(s.bgx, s.bgy, s.bgz)
-                    a.reset(t)
-                    s.b_armed = False
+                    # end (the first rest after an unjudged pick-up was the hold of a rep begun
+                    # before the lift ended), and the start position is the rest it went back
+                    # to. The dumbbell is at a far end again now, on a rep from that rest.
+                    flags |= self._far_rep(t)
+                    a.leave(t, a.angle(s.gx, s.gy, s.gz), 0, lin2, speed)
                     s.phase = PHASE_OUT
-                    return flags | EV_ANCHOR
+                    return flags
                 elif stopped or ended:
                     t_end = b.set_t_lo if ended == 1 else t
                     dur = ticks_diff(t_end, b.t_start)
@@ -1248,6 +1306,11 @@ class Detector:
             elif b.out and ((t - b.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000 > self._rep_max_ms:
                 # Away from that place longer than any rep from it could take: it was no start
                 # position (it stood in the way of the main track's "out too long" rule).
+                if s.b_back and ((s.gx * s.bgx + s.gy * s.bgy + s.gz * s.bgz) >> 14) >= self._near_q14:
+                    # ... it was a far end, and the dumbbell is at the start position it went
+                    # back to (within start_deg; as above, with no next rep to wait for).
+                    s.phase = PHASE_REST
+                    return flags | self._far_rep(t)
                 s.b_armed = False
         dur = ((t - a.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000    # ticks_diff, inlined
         if a.settling:
@@ -1472,20 +1535,23 @@ class Detector:
     def _emit_rep(self, tr, t):
         if tr is self._a:
             self._learn_plane(tr)
-        self.rep_count += 1
         hold = tr.hold_ms(self._band_cd)
-        self.rep_hold_ms = hold
-        self.rep_t_start_ms = tr.t_start
-        self.rep_t_end_ms = t
         if hold > 0:
             t_far = tr.best_t0
             if tr.seg_on and ticks_diff(tr.seg_t1, tr.seg_t0) == hold:
                 t_far = tr.seg_t0
-            self.rep_t_far_ms = t_far
-            self.rep_t_return_ms = ticks_add(t_far, hold)
         else:
-            self.rep_t_far_ms = tr.t_max
-            self.rep_t_return_ms = tr.t_max
+            t_far = tr.t_max
+        self._report(tr, tr.t_start, t_far, hold, t)
+
+    def _report(self, tr, t_start, t_far, hold, t_end):
+        # The rep's fields, its range and peaks from track tr.
+        self.rep_count += 1
+        self.rep_hold_ms = hold
+        self.rep_t_start_ms = t_start
+        self.rep_t_end_ms = t_end
+        self.rep_t_far_ms = t_far
+        self.rep_t_return_ms = ticks_add(t_far, hold)
         self.rep_rom_ddeg = tr.th_max // 10
         if self.has_gyro:
             self.rep_peak_speed_dps = isqrt(tr.peak_speed) >> 2
@@ -1524,6 +1590,52 @@ class Detector:
             self.abrupt_count += 1
             return EV_ABRUPT
         return 0
+
+    def _far_rep(self, t):
+        # The second track's place was a far end and the rest the dumbbell went back to from
+        # there (s.bg*) the start position: a's reference from now, the dumbbell last still there
+        # at s.b_left. And the rep that went from that start to the far end and back, seen only
+        # from its far end: from where the dumbbell was last nearest the start before it reached
+        # the far end (the attitude history), held there until it left, back at the start when
+        # it came to rest there.
+        s = self._s
+        a = self._a
+        a.set_ref(s.bgx, s.bgy, s.bgz)
+        t_start = self._last_near(s.bt0)
+        flags = EV_ANCHOR
+        if self._rep_min_ms <= ticks_diff(s.bte, t_start) <= self._rep_max_ms:
+            self._report(self._b, t_start, s.bt0, ticks_diff(self._b.t_start, s.bt0), s.bte)
+            flags |= EV_REP
+        a.reset(t)
+        a.t_leave = s.b_left
+        s.b_armed = False
+        return flags
+
+    def _last_near(self, t0):
+        # When, before t0, the dumbbell was nearest the start position (a's reference): from t0
+        # back through the attitude history, the smallest angle, until the angle is within
+        # start_deg / 8 or rises again by _REVERSAL_CD (further back is the movement before).
+        s = self._s
+        a = self._a
+        hg = self._hg
+        ht = self._ht
+        i = s.hi
+        best = 18000
+        t_best = t0
+        for _ in range(s.hn):
+            i = i - 1 if i else _HIST_N - 1
+            ti = ht[i]
+            if ticks_diff(ti, t0) > 0:
+                continue
+            th = a.angle(hg[3 * i], hg[3 * i + 1], hg[3 * i + 2])
+            if th < best:
+                best = th
+                t_best = ti
+                if th < (self._start_cd >> 3):
+                    break
+            elif th > best + _REVERSAL_CD:
+                break
+        return t_best
 
     def _anchor(self, t):
         s = self._s
