@@ -338,7 +338,7 @@ def test_the_flowing_start_parity_vector_recovers_its_first_rep_from_the_far_end
     ex, reps, seed, rate, messy, gyro, spec, tick0, options = PARITY["gm-flowing-start-tick-wrap"]
     seen = []
     far_rep = Detector._far_rep
-    monkeypatch.setattr(Detector, "_far_rep", lambda self, t: seen.append(far_rep(self, t)) or seen[-1])
+    monkeypatch.setattr(Detector, "_far_rep", lambda self, *args: seen.append(far_rep(self, *args)) or seen[-1])
     tr = simulate(ex, reps, seed=seed, rate_hz=rate, messy=messy, gyro=gyro, **options)
     found = reps_of(run(tr, spec, tick0_ms=tick0)[1])
     assert seen and seen[0] & EV_REP

@@ -1165,9 +1165,10 @@ class Detector:
         if a.out:
             if not was_out:
                 s.b_armed = False
-            if not (s.b_armed or self._signal):
-                # The attitude every _HIST_MS while out, until the second track is armed: where
-                # a rep began, if that track's place turns out to be a far end (_far_rep).
+            if not (s.b_armed and self._b.out or self._signal):
+                # The attitude every _HIST_MS while out, but not once the dumbbell has left the
+                # second track's place (the history up to that place is kept): where a rep
+                # began, if that place turns out to be a far end (_far_rep).
                 hms = s.hms + dt
                 if hms >= _HIST_MS:
                     hms = 0
@@ -1614,7 +1615,8 @@ class Detector:
     def _last_near(self, t0):
         # When, before t0, the dumbbell was nearest the start position (a's reference): from t0
         # back through the attitude history, the smallest angle, until the angle is within
-        # start_deg / 8 or rises again by _REVERSAL_CD (further back is the movement before).
+        # start_deg / 8 or rises again by _REVERSAL_CD (further back is the movement before), or
+        # the history has a gap (it is not kept while near the start or while it is frozen).
         s = self._s
         a = self._a
         hg = self._hg
@@ -1622,11 +1624,15 @@ class Detector:
         i = s.hi
         best = 18000
         t_best = t0
+        t_next = t0
         for _ in range(s.hn):
             i = i - 1 if i else _HIST_N - 1
             ti = ht[i]
             if ticks_diff(ti, t0) > 0:
                 continue
+            if ticks_diff(t_next, ti) > 3 * _HIST_MS:
+                break
+            t_next = ti
             th = a.angle(hg[3 * i], hg[3 * i + 1], hg[3 * i + 2])
             if th < best:
                 best = th
