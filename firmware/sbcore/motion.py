@@ -549,8 +549,7 @@ class _State:
         # far_vertical: the first rest after leaving the second track's place (its gravity), and
         # whether the dumbbell got there by moving towards the start (then the place it left
         # was a far end, not a start position).
-        self.bj = False
-        self.b_back = False
+        self.bside = 0                                  # 0: not judged yet, 1: no, 2: yes
         self.bgx = self.bgy = self.bgz = 0
         self.bqp = self.bqv = 0                         # the integral when it left that place
         self.bqr = 0                                    # ... and the rest level cr there
@@ -949,13 +948,12 @@ class Detector:
                 dz = _travel(s.cp, s.cv, 0, ct, s.cr - s.ce0)
                 if ct <= (_CARRY_MAX_MS if has_gyro else _CARRY_MAX_ACC_MS):
                     carried = dz >= self._carry_p or dz <= -self._carry_p
-                if s.b_armed and not s.bj and self._b.out and self._far_v and s.bqt >= 0:
+                if s.b_armed and not s.bside and self._b.out and self._far_v and s.bqt >= 0:
                     # The first rest since leaving the second track's place: did the dumbbell
                     # move towards the start (by _FAR_STEP or more) from there to here? Both
                     # ends at rest: the velocity the integral shows at each is drift, removed.
                     q = _travel(s.cp - s.bqp, s.cv, s.bqv, ct - s.bqt, s.cr - s.bqr)
-                    s.bj = True
-                    s.b_back = (q if self._far_v < 0 else -q) >= _FAR_STEP
+                    s.bside = 2 if (q if self._far_v < 0 else -q) >= _FAR_STEP else 1
                     s.bgx = g0
                     s.bgy = g1
                     s.bgz = g2
@@ -1252,8 +1250,7 @@ class Detector:
                 b.reset(t)
                 s.b_armed = True
                 s.bt0 = t - still_for
-                s.bj = False
-                s.b_back = False
+                s.bside = 0
                 s.bqp = s.cp
                 s.bqv = s.cv
                 s.bqt = s.ct
@@ -1266,7 +1263,7 @@ class Detector:
             else:
                 b.fast_ms += self._k_dt
             b.update(t, thb, hold_still, lin2, speed, self._start_cd, self._band_cd)
-            if s.b_back and hold_still and thb > self._start_cd:
+            if s.bside == 2 and hold_still and thb > self._start_cd:
                 s.b_left = t                # (the last time still at the rest it went back to)
             if b.settling:
                 # Back at the place held still: a rep from there (a new start position) only if
@@ -1282,7 +1279,7 @@ class Detector:
                     margin = self._start_cd
                 if th + margin < s.b_th or (ended == 2 and th < s.b_th and not stopped):
                     s.b_armed = False
-                elif (stopped or ended) and s.b_back:
+                elif (stopped or ended) and s.bside == 2:
                     # Its rep went from there towards the start and back: that place is a far
                     # end (the first rest after an unjudged pick-up was the hold of a rep begun
                     # before the lift ended), and the start position is the rest it went back
@@ -1307,7 +1304,7 @@ class Detector:
             elif b.out and ((t - b.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000 > self._rep_max_ms:
                 # Away from that place longer than any rep from it could take: it was no start
                 # position (it stood in the way of the main track's "out too long" rule).
-                if s.b_back and ((s.gx * s.bgx + s.gy * s.bgy + s.gz * s.bgz) >> 14) >= self._near_q14:
+                if s.bside == 2 and ((s.gx * s.bgx + s.gy * s.bgy + s.gz * s.bgz) >> 14) >= self._near_q14:
                     # ... it was a far end, and the dumbbell is at the start position it went
                     # back to (within start_deg; as above, with no next rep to wait for).
                     s.phase = PHASE_REST
