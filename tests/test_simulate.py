@@ -380,6 +380,24 @@ def test_cli_no_gyro_and_minutes(tmp_path):
     assert table["gx"].isna().all() and table["t"].iloc[-1] == pytest.approx(90, abs=0.01)
 
 
+def test_cli_patient_behaviours(tmp_path, capsys):
+    # The hard cases the benchmark measures can be made from the command line too, and give the
+    # same trace as the library call.
+    out = tmp_path / "hard.csv"
+    assert cli_main(["simulate", "--exercise", "good-morning", "--reps", "6", "--out", str(out), "--seed", "4",
+                     "--messy", "--hesitations", "--regrips", "--lead-in", "flowing", "--rate-hz", "50"]) == 0
+    truth = json.loads((tmp_path / "hard.truth.json").read_text())
+    assert truth["lead_in"] == "flowing" and truth["hesitations"] and truth["regrips"]
+    same = simulate("good-morning", 6, seed=4, messy=True, hesitations=True, regrips=True, lead_in="flowing",
+                    rate_hz=50.0)
+    assert np.allclose(pd.read_csv(out)[["ax", "ay", "az"]].to_numpy(), same.accel_g, atol=1e-3)
+    # A lead-in follows the pick-up: without --messy there is none, and that is an error.
+    assert cli_main(["simulate", "--exercise", "good-morning", "--out", str(tmp_path / "x.csv"),
+                     "--lead-in", "quick"]) == 2
+    assert "needs a messy trace" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_cli_unknown_exercise_exits_2_with_one_line(tmp_path, capsys):
     status = cli_main(["simulate", "--exercise", "squat", "--out", str(tmp_path / "x.csv")])
     assert status == 2

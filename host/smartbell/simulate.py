@@ -487,6 +487,8 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     `back_s`, `duration_s`; `rom_deg`, `peak_speed_dps`, `peak_accel_g`, `abrupt_count`.
     """
     _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps, lead_in)
+    if lead_in != LEAD_INS[0] and not messy:
+        raise SimulationError(f"lead_in {lead_in!r} needs a messy trace (a pick-up for the first rep to follow)")
     # Exercise and messiness take part in the seed so every (seed, kind) is its own person.
     rng = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy)])
     body = _body(exercise, rng)
@@ -534,7 +536,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
         return {"start_s": round(c.t0, 4), "end_s": round(c.t1, 4)} if c else None
 
     truth = {
-        "exercise": exercise, "messy": messy, "seed": seed, "gyro": gyro,
+        "exercise": exercise, "messy": messy, "seed": seed, "gyro": gyro, "lead_in": lead_in,
         "rate_hz": rate, "duration_s": round(total_s, 4), "n_samples": n,
         "rep_count": len(rep_truth),
         "hold_speed_dps": HOLD_SPEED_DPS, "hold_band_deg": HOLD_BAND_DEG,
@@ -570,12 +572,23 @@ def add_arguments(parser) -> None:
     parser.add_argument("--abrupt", type=int, default=None, metavar="N", help="abrupt events to inject")
     parser.add_argument("--minutes", type=float, default=None,
                         help="pad to this length with more sets and rests")
+    patient = parser.add_argument_group("what patients do (the detector's hard cases)")
+    patient.add_argument("--hesitations", action="store_true",
+                         help="half the reps stop for 0.5-2 s part of the way out or back")
+    patient.add_argument("--regrips", action="store_true",
+                         help="the dumbbell re-settled in the arms (turned 10-35 deg) in some rests")
+    patient.add_argument("--fatigue", action="store_true", help="the range shrinks over the set")
+    patient.add_argument("--lead-in", choices=LEAD_INS, default=LEAD_INS[0],
+                         help="with --messy: the first rep 1-3 s after the pick-up (settle, default), "
+                              "straight after it (quick), or begun before the lift ends (flowing)")
 
 
 def run(args) -> int:
     trace = simulate(args.exercise, args.reps, seed=args.seed, rate_hz=args.rate_hz,
                      messy=args.messy, gyro=not args.no_gyro, n_abrupt=args.abrupt,
-                     duration_s=None if args.minutes is None else args.minutes * 60.0)
+                     duration_s=None if args.minutes is None else args.minutes * 60.0,
+                     hesitations=args.hesitations, regrips=args.regrips, fatigue=args.fatigue,
+                     lead_in=args.lead_in)
     csv_path, truth_path = trace.write(args.out)
     t = trace.truth
     print(f"{t['exercise']}: {t['rep_count']} reps, {len(t['abrupt'])} abrupt, "
