@@ -110,6 +110,7 @@ _CARRY_MAX_MS = const(4000)   # vertical travel is judged over at most this long
 _CARRY_MAX_ACC_MS = const(4000)  # ... accelerometer only
 _TRAVEL_MAX_MS = const(8000)  # ... and integrated for at most this long (far_vertical's test)
 _FAR_STEP = const(4080)       # far_vertical: 40 mm (102 units a mm) between two rests says which way
+_FAR_SURE = const(10200)      # ... 100 mm (the estimate's error with a gyro): sure without confirmation
 _HIST_N = const(128)         # attitude history: this many entries ...
 _HIST_MS = const(100)        # ... one every this long (12.8 s), for a rep only seen from its far end
 _ONE_G = const(16384)        # Q14
@@ -964,7 +965,7 @@ class Detector:
                     # if that went towards the start instead, the "start" was a far end (judged
                     # in _while_out, which knows whether this is a rep's range away). (Not from
                     # a start learnt at a rest: the travel from there may hold an unjudged lift.)
-                    s.home_far = (dz if self._far_v < 0 else -dz) >= _FAR_STEP
+                    s.home_far = (dz if self._far_v < 0 else -dz) >= _FAR_SURE
             s.home = not self._a.out and self.rep_count != s.hrc
             s.hrc = self.rep_count
             s.cv = 0
