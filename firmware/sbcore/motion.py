@@ -112,7 +112,8 @@ _TRAVEL_MAX_MS = const(8000)  # ... and integrated for at most this long (far_ve
 _FAR_STEP = const(4080)       # far_vertical: 40 mm (102 units a mm) between two rests says which way
 _FAR_SURE = const(10200)      # ... 100 mm (the estimate's error with a gyro): sure without confirmation
 _HIST_N = const(128)         # attitude history: this many entries ...
-_HIST_MS = const(100)        # ... one every this long (12.8 s), for a rep only seen from its far end
+_HIST_MS = const(128)        # ... one every this long (16 s; a power of 2), for a rep only seen from
+                             # its far end
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -560,11 +561,9 @@ class _State:
         self.b_left = 0                                 # ... and last still there
         self.home = False                               # the last rest was at the start position
         self.hrc = 0                                    # ... (rep_count then: a rep ended there)
-        self.home_far = False                           # ... and this one is start-ward of it
-        # Attitude history (Detector._hg, _ht): next slot, entries filled, ms since the last one.
+        # Attitude history (Detector._hg, _ht): next slot, entries filled.
         self.hi = 0
         self.hn = 0
-        self.hms = 0
 
 
 class Detector:
@@ -654,6 +653,7 @@ class Detector:
         self._bias_gate_sp2 = g * g
         if hasattr(self, "_k_dt"):
             self._set_gains(self._k_dt)      # the gyro/accel time constants may have changed
+            self._set_rom_thr()
 
     # -- state -------------------------------------------------------------------------------
     def _set_gains(self, dt):
@@ -683,6 +683,7 @@ class Detector:
         self._c_t0 = self._c_t_far = 0
         self._rom_last = 0                               # last two reps' range, cdeg
         self._rom_prev = 0
+        self._set_rom_thr()
         self._a.reset(0)
         self._b.reset(0)
 
@@ -960,12 +961,15 @@ class Detector:
                     s.bgz = g2
                     s.bte = t - still_for
                     s.b_left = t
-                if s.home and self._far_v and self._a.out and not carried and has_gyro:
-                    # From the start position, where a rep ended, to this rest, a rep's way out:
-                    # if that went towards the start instead, the "start" was a far end (judged
-                    # in _while_out, which knows whether this is a rep's range away). (Not from
-                    # a start learnt at a rest: the travel from there may hold an unjudged lift.)
-                    s.home_far = (dz if self._far_v < 0 else -dz) >= _FAR_SURE
+                if (s.home and self._far_v and self._a.out and has_gyro
+                        and (dz if self._far_v < 0 else -dz) >= _FAR_SURE
+                        and self._a.th_max >= self._rom_thr):
+                    # From the start position, where a rep ended, to this rest a rep's range
+                    # away, the dumbbell went towards where the start should be: the "start" was
+                    # a far end (the first rest after a pick-up flowing into a rep), and here is
+                    # the start position, as after a carry. (Not from a start learnt at a rest:
+                    # the travel from there may hold an unjudged lift.)
+                    carried = True
             s.home = not self._a.out and self.rep_count != s.hrc
             s.hrc = self.rep_count
             s.cv = 0
@@ -1115,8 +1119,8 @@ class Detector:
         a = self._a
         if carried:
             # Picked up or set down (a rep's far end is a few tenths of a metre from its start, a
-            # pick-up about a metre): whatever was under way was not a rep, and the start
-            # position is here.
+            # pick-up about a metre), or the start position was a far end (above): whatever was
+            # under way was not a rep, and the start position is here.
             a.set_ref(g0, g1, g2)
             a.reset(t)
             s.b_armed = False
@@ -1164,13 +1168,11 @@ class Detector:
         if a.out:
             if not was_out:
                 s.b_armed = False
-            if not (s.b_armed and self._b.out or self._signal):
-                # The attitude every _HIST_MS while out, but not once the dumbbell has left the
-                # second track's place (the history up to that place is kept): where a rep
-                # began, if that place turns out to be a far end (_far_rep).
-                hms = s.hms + dt
-                if hms >= _HIST_MS:
-                    hms = 0
+            # The attitude each time the clock passes a multiple of _HIST_MS while out, but not
+            # once the dumbbell has left the second track's place (the history up to that place
+            # is kept): where a rep began, if that place turns out to be a far end (_far_rep).
+            if (t & (_HIST_MS - 1)) < dt:
+                if not (self._signal or s.b_armed and self._b.out):
                     i = s.hi
                     hg = self._hg
                     hg[3 * i] = g0
@@ -1180,7 +1182,6 @@ class Detector:
                     s.hi = i + 1 if i + 1 < _HIST_N else 0
                     if s.hn < _HIST_N:
                         s.hn += 1
-                s.hms = hms
             flags |= self._while_out(t, th, hold_still, lin2, speed, turning)
         else:
             s.phase = PHASE_REST
@@ -1214,13 +1215,7 @@ class Detector:
         a = self._a
         s = self._s
         flags = 0
-        rom_thr = self._rom_min_cd
-        # Partial-dip threshold follows the smaller of the last two reps' range, so one odd
-        # rep cannot raise it past the real ones.
-        adapt = self._rom_prev if 0 < self._rom_prev < self._rom_last else self._rom_last
-        adapt = (adapt * self._adapt_pct) // 100
-        if adapt > rom_thr:
-            rom_thr = adapt
+        rom_thr = self._rom_thr
         # (Loaded once: a's peak and these settings do not change before a.reset() below.)
         th_max = a.th_max
         end_pct = self._end_pct
@@ -1232,14 +1227,6 @@ class Detector:
             s.phase = PHASE_RETURN
         else:
             s.phase = PHASE_OUT
-        if s.home_far and still_for >= still_ms:
-            s.home_far = False
-            if th_max >= rom_thr:
-                # Came to rest a rep's range from the start position, moving towards where the
-                # start should be (far_vertical): the "start" was a far end (the first rest after
-                # a pick-up flowing into a rep), and here is the start position.
-                self._anchor(t)
-                return flags | EV_ANCHOR
         # Secondary track: the last place the dumbbell was held still while out.
         b = self._b
         # (The cycle counters count reps themselves: for them this track would only move the
@@ -1263,8 +1250,9 @@ class Detector:
                 b.fast_ms = 0
             else:
                 b.fast_ms += self._k_dt
-            b.update(t, thb, hold_still, lin2, speed, self._start_cd, self._band_cd)
-            if s.bside == 2 and hold_still and thb > self._start_cd:
+            start_cd = self._start_cd
+            b.update(t, thb, hold_still, lin2, speed, start_cd, self._band_cd)
+            if hold_still and thb > start_cd and s.bside == 2:
                 s.b_left = t                # (the last time still at the rest it went back to)
             if b.settling:
                 # Back at the place held still: a rep from there (a new start position) only if
@@ -1559,6 +1547,16 @@ class Detector:
         self.rep_peak_accel_mg = isqrt(tr.peak_lin2) * 1000 // _ONE_G10
         self._rom_prev = self._rom_last
         self._rom_last = tr.th_max
+        self._set_rom_thr()
+
+    def _set_rom_thr(self):
+        # A far end closer than this is a partial dip: rep_min_rom_deg, or rep_adapt_pct % of
+        # the smaller of the last two reps' range (so one odd rep cannot raise it past the real
+        # ones), whichever is larger.
+        last = self._rom_last
+        adapt = self._rom_prev if 0 < self._rom_prev < last else last
+        adapt = (adapt * self._adapt_pct) // 100
+        self._rom_thr = adapt if adapt > self._rom_min_cd else self._rom_min_cd
 
     @micropython.native
     def _abrupt(self, t, lin2, jerk):
