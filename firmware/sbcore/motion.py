@@ -88,7 +88,7 @@ _T_SLOW_MS = const(400)      # slow accel average, for stillness
 _T_BIAS_MS = const(2000)     # gyro bias averaging
 _T_RATE_MS = const(100)      # accel-only angular rate smoothing
 _T_JERK_MS = const(15)       # accel smoothing before differencing for jerk
-_BIAS_GATE_DPS = const(12)   # never learn a bias from a rotation faster than this
+_BIAS_GATE_SP2 = const(2304)  # never learn a bias from a rotation faster than 12 deg/s: (12 * 4)^2, Q2
 _HOLD_DEBOUNCE_MS = const(60)
 _ABRUPT_QUIET_MS = const(250)  # an abrupt event ends after this long below both limits
 _SEARCH_MS = const(600)     # never still this long: anchor at a turning point instead
@@ -548,9 +548,23 @@ class _State:
         self.ct = 0
         self.cr = 0                                     # acceleration along gravity at rest, Q10 g
         self.ce0 = 0                                    # ... at the rest the integral started from
-        # far_vertical: the first rest after leaving the second track's place (its gravity), and
-        # whether the dumbbell got there by moving towards the start (then the place it left
-        # was a far end, not a start position).
+
+
+class _Far:
+    """far_vertical's bookkeeping and the attitude history: used at rests and at rare moments,
+    kept off Detector and _State. (On MicroPython an instance's attributes are an open-addressed
+    table that grows only when full, and each `self.method()` call first misses in it: Detector
+    at 70 of 71 slots cost 0.15 us a sample; see docs/developer-guide.md.)"""
+
+    def __init__(self):
+        self.hg = array("h", bytes(6 * _HIST_N))       # gravity estimate, Q14, 3 an entry
+        self.ht = array("i", bytes(4 * _HIST_N))       # ... and its time (ticks, below 2^30)
+        self.reset()
+
+    def reset(self):
+        # The first rest after leaving the second track's place (its gravity), and whether the
+        # dumbbell got there by moving towards the start (then the place it left was a far end,
+        # not a start position).
         self.bside = 0                                  # 0: not judged yet, 1: no, 2: yes
         self.bgx = self.bgy = self.bgz = 0
         self.bqp = self.bqv = 0                         # the integral when it left that place
@@ -561,7 +575,7 @@ class _State:
         self.b_left = 0                                 # ... and last still there
         self.home = False                               # the last rest was at the start position
         self.hrc = 0                                    # ... (rep_count then: a rep ended there)
-        # Attitude history (Detector._hg, _ht): next slot, entries filled.
+        # Attitude history: next slot, entries filled (the arrays are kept by reset).
         self.hi = 0
         self.hn = 0
 
@@ -582,8 +596,7 @@ class Detector:
         self._a = _Track()          # relative to the start position
         self._b = _Track()          # relative to the last place held still while out
         self._s = _State()
-        self._hg = array("h", bytes(6 * _HIST_N))      # gravity estimate, Q14, 3 an entry
-        self._ht = array("i", bytes(4 * _HIST_N))      # ... and its time (ticks, below 2^30)
+        self._f = _Far()
         self.calibrated = False
         self.rep_count = 0
         self.rep_t_start_ms = self.rep_t_far_ms = self.rep_t_return_ms = self.rep_t_end_ms = 0
@@ -629,7 +642,6 @@ class Detector:
         self._rep_min_ms = v[2]
         self._rep_max_ms = v[3]
         self._start_cd = v[4] * 100
-        self._near_q14 = _ONE_G - (v[4] * v[4] * 2496) // 1000     # cos(start_deg), Q14
         self._end_pct = v[5]
         hs = v[6] * 4                                   # Q2 deg/s
         self._hold_sp2 = hs * hs
@@ -642,15 +654,11 @@ class Detector:
         self._abrupt_jerk = v[10]
         self._still_ms = v[11]
         self._still_q14 = (v[12] * _ONE_G) // 1000
-        self._gyro_tau = v[13]
-        self._accel_tau = v[14]
         self._signal = v[15]
         self._cyc_min = v[16] * 1000                    # um
         self._cyc_pp = (v[17] * 4096) // 1000           # signal 2 units (1 g = 4096)
         self._carry_p = v[18] * 102                     # vertical travel units (9.8 um)
         self._far_v = v[19]
-        g = _BIAS_GATE_DPS * 4
-        self._bias_gate_sp2 = g * g
         if hasattr(self, "_k_dt"):
             self._set_gains(self._k_dt)      # the gyro/accel time constants may have changed
             self._set_rom_thr()
@@ -663,8 +671,8 @@ class Detector:
         self._k_bias = _gain_q16(dt, _T_BIAS_MS)
         self._k_rate = _gain_q16(dt, _T_RATE_MS) >> 2   # Q14
         self._k_jerk = _gain_q16(dt, _T_JERK_MS)
-        self._k_gyro = _gain_q16(dt, self._gyro_tau)
-        self._k_acc = _gain_q16(dt, self._accel_tau)
+        self._k_gyro = _gain_q16(dt, self.values[13])      # gyro_tau_ms
+        self._k_acc = _gain_q16(dt, self.values[14])       # accel_tau_ms
         # Signals 1, 2 step once a block of n samples, ~_CYC_BLOCK_MS long.
         n = (_CYC_BLOCK_MS + (dt >> 1)) // dt
         self._cyc_n = n if n > 1 else 1
@@ -676,6 +684,7 @@ class Detector:
         self._derive()
         self._set_gains(10)
         self._s.reset()
+        self._f.reset()
         self._cv = self._cenv = 0                        # signal 1: vertical movement
         self._pca = _Principal()                         # signal 2
         self._cside = 0
@@ -831,7 +840,7 @@ class Detector:
             # The gyro says still sooner than the accelerometer averages can (they lag ~0.3 s).
             if sp2 < _QUIET_SP2 and trust == 2:
                 still = True
-            if still and sp2 < self._bias_gate_sp2:
+            if still and sp2 < _BIAS_GATE_SP2:
                 # Learn the bias after 0.3 s of stillness while bootstrapping, then only from long
                 # rests (2 s): short still spells within a set are often slow turns, not rest.
                 if still_for >= (2000 if calibrated else 300):
@@ -946,22 +955,23 @@ class Detector:
         elif still_for - dt < still_ms:
             # Just came to rest: how far did the dumbbell move up or down since the last rest?
             ct = s.ct
+            f = self._f
             if ct > 0:
                 dz = _travel(s.cp, s.cv, 0, ct, s.cr - s.ce0)
                 if ct <= (_CARRY_MAX_MS if has_gyro else _CARRY_MAX_ACC_MS):
                     carried = dz >= self._carry_p or dz <= -self._carry_p
-                if s.b_armed and not s.bside and self._b.out and self._far_v and s.bqt >= 0:
+                if s.b_armed and not f.bside and self._b.out and self._far_v and f.bqt >= 0:
                     # The first rest since leaving the second track's place: did the dumbbell
                     # move towards the start (by _FAR_STEP or more) from there to here? Both
                     # ends at rest: the velocity the integral shows at each is drift, removed.
-                    q = _travel(s.cp - s.bqp, s.cv, s.bqv, ct - s.bqt, s.cr - s.bqr)
-                    s.bside = 2 if (q if self._far_v < 0 else -q) >= _FAR_STEP else 1
-                    s.bgx = g0
-                    s.bgy = g1
-                    s.bgz = g2
-                    s.bte = t - still_for
-                    s.b_left = t
-                if (s.home and self._far_v and self._a.out and has_gyro
+                    q = _travel(s.cp - f.bqp, s.cv, f.bqv, ct - f.bqt, s.cr - f.bqr)
+                    f.bside = 2 if (q if self._far_v < 0 else -q) >= _FAR_STEP else 1
+                    f.bgx = g0
+                    f.bgy = g1
+                    f.bgz = g2
+                    f.bte = t - still_for
+                    f.b_left = t
+                if (f.home and self._far_v and self._a.out and has_gyro
                         and (dz if self._far_v < 0 else -dz) >= _FAR_SURE
                         and self._a.th_max >= self._rom_thr):
                     # From the start position, where a rep ended, to this rest a rep's range
@@ -970,8 +980,8 @@ class Detector:
                     # the start position, as after a carry. (Not from a start learnt at a rest:
                     # the travel from there may hold an unjudged lift.)
                     carried = True
-            s.home = not self._a.out and self.rep_count != s.hrc
-            s.hrc = self.rep_count
+            f.home = not self._a.out and self.rep_count != f.hrc
+            f.hrc = self.rep_count
             s.cv = 0
             s.cp = 0
             s.ct = 0
@@ -994,8 +1004,9 @@ class Detector:
                     if ct == 0:
                         s.ce0 = s.cr                        # the offset's level at the start
                         if s.b_armed and not self._b.out:
-                            s.bqp = s.bqv = s.bqt = 0       # (restarted at the second track's place)
-                            s.bqr = s.cr
+                            f = self._f
+                            f.bqp = f.bqv = f.bqt = 0       # (restarted at the second track's place)
+                            f.bqr = s.cr
                     cv = s.cv + ((d * dt) >> 4)
                     s.cv = cv
                     s.cp += (cv * dt) >> 6
@@ -1173,15 +1184,16 @@ class Detector:
             # is kept): where a rep began, if that place turns out to be a far end (_far_rep).
             if (t & (_HIST_MS - 1)) < dt:
                 if not (self._signal or s.b_armed and self._b.out):
-                    i = s.hi
-                    hg = self._hg
+                    f = self._f
+                    i = f.hi
+                    hg = f.hg
                     hg[3 * i] = g0
                     hg[3 * i + 1] = g1
                     hg[3 * i + 2] = g2
-                    self._ht[i] = t
-                    s.hi = i + 1 if i + 1 < _HIST_N else 0
-                    if s.hn < _HIST_N:
-                        s.hn += 1
+                    f.ht[i] = t
+                    f.hi = i + 1 if i + 1 < _HIST_N else 0
+                    if f.hn < _HIST_N:
+                        f.hn += 1
             flags |= self._while_out(t, th, hold_still, lin2, speed, turning)
         else:
             s.phase = PHASE_REST
@@ -1237,12 +1249,13 @@ class Detector:
                 b.set_ref(s.gx, s.gy, s.gz)
                 b.reset(t)
                 s.b_armed = True
-                s.bt0 = t - still_for
-                s.bside = 0
-                s.bqp = s.cp
-                s.bqv = s.cv
-                s.bqt = s.ct
-                s.bqr = s.cr
+                f = self._f
+                f.bt0 = t - still_for
+                f.bside = 0
+                f.bqp = s.cp
+                f.bqv = s.cv
+                f.bqt = s.ct
+                f.bqr = s.cr
                 s.b_th = th
         if s.b_armed:
             thb = b.angle(s.gx, s.gy, s.gz)
@@ -1252,8 +1265,8 @@ class Detector:
                 b.fast_ms += self._k_dt
             start_cd = self._start_cd
             b.update(t, thb, hold_still, lin2, speed, start_cd, self._band_cd)
-            if hold_still and thb > start_cd and s.bside == 2:
-                s.b_left = t                # (the last time still at the rest it went back to)
+            if hold_still and thb > start_cd and self._f.bside == 2:
+                self._f.b_left = t                # (the last time still at the rest it went back to)
             if b.settling:
                 # Back at the place held still: a rep from there (a new start position) only if
                 # the dumbbell stops or turns round there. If it carries on towards the start,
@@ -1268,7 +1281,7 @@ class Detector:
                     margin = self._start_cd
                 if th + margin < s.b_th or (ended == 2 and th < s.b_th and not stopped):
                     s.b_armed = False
-                elif (stopped or ended) and s.bside == 2:
+                elif (stopped or ended) and self._f.bside == 2:
                     # Its rep went from there towards the start and back: that place is a far
                     # end (the first rest after an unjudged pick-up was the hold of a rep begun
                     # before the lift ended), and the start position is the rest it went back
@@ -1293,7 +1306,10 @@ class Detector:
             elif b.out and ((t - b.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000 > self._rep_max_ms:
                 # Away from that place longer than any rep from it could take: it was no start
                 # position (it stood in the way of the main track's "out too long" rule).
-                if s.bside == 2 and ((s.gx * s.bgx + s.gy * s.bgy + s.gz * s.bgz) >> 14) >= self._near_q14:
+                f = self._f
+                sd = self.values[4]                             # start_deg: cos, Q14, below
+                if (f.bside == 2 and ((s.gx * f.bgx + s.gy * f.bgy + s.gz * f.bgz) >> 14)
+                        >= _ONE_G - (sd * sd * 2496) // 1000):
                     # ... it was a far end, and the dumbbell is at the start position it went
                     # back to (within start_deg; as above, with no next rep to wait for).
                     s.phase = PHASE_REST
@@ -1590,22 +1606,22 @@ class Detector:
 
     def _far_rep(self, t):
         # The second track's place was a far end and the rest the dumbbell went back to from
-        # there (s.bg*) the start position: a's reference from now, the dumbbell last still there
-        # at s.b_left. And the rep that went from that start to the far end and back, seen only
+        # there (bg*) the start position: a's reference from now, the dumbbell last still there
+        # at b_left. And the rep that went from that start to the far end and back, seen only
         # from its far end: from where the dumbbell was last nearest the start before it reached
         # the far end (the attitude history), held there until it left, back at the start when
         # it came to rest there.
-        s = self._s
+        f = self._f
         a = self._a
-        a.set_ref(s.bgx, s.bgy, s.bgz)
-        t_start = self._last_near(s.bt0)
+        a.set_ref(f.bgx, f.bgy, f.bgz)
+        t_start = self._last_near(f.bt0)
         flags = EV_ANCHOR
-        if self._rep_min_ms <= ticks_diff(s.bte, t_start) <= self._rep_max_ms:
-            self._report(self._b, t_start, s.bt0, ticks_diff(self._b.t_start, s.bt0), s.bte)
+        if self._rep_min_ms <= ticks_diff(f.bte, t_start) <= self._rep_max_ms:
+            self._report(self._b, t_start, f.bt0, ticks_diff(self._b.t_start, f.bt0), f.bte)
             flags |= EV_REP
         a.reset(t)
-        a.t_leave = s.b_left
-        s.b_armed = False
+        a.t_leave = f.b_left
+        self._s.b_armed = False
         return flags
 
     def _last_near(self, t0):
@@ -1613,15 +1629,15 @@ class Detector:
         # back through the attitude history, the smallest angle, until the angle is within
         # start_deg / 8 or rises again by _REVERSAL_CD (further back is the movement before), or
         # the history has a gap (it is not kept while near the start or while it is frozen).
-        s = self._s
+        f = self._f
         a = self._a
-        hg = self._hg
-        ht = self._ht
-        i = s.hi
+        hg = f.hg
+        ht = f.ht
+        i = f.hi
         best = 18000
         t_best = t0
         t_next = t0
-        for _ in range(s.hn):
+        for _ in range(f.hn):
             i = i - 1 if i else _HIST_N - 1
             ti = ht[i]
             if ticks_diff(ti, t0) > 0:
