@@ -358,6 +358,19 @@ def test_a_far_end_taken_for_the_start_is_left_at_the_next_rest():
     assert len(found) == 11 and all(phased[1:]), phased
 
 
+@pytest.mark.parametrize("ex,seed,messy,reps", [("good-morning", 4013, False, 7),
+                                                ("good-morning", 94027, True, 9)])
+def test_a_re_grip_is_not_a_partial_dip_when_the_next_rep_passes_the_old_start(ex, seed, messy, reps):
+    # The re-grip moves the start back along the reps' path (good-morning 4013: 18 deg): a
+    # movement smaller than a rep, stopping there (a candidate start). The next rep then passes
+    # the old start position on its way out, and that counted as the end of a partial dip: back
+    # home, the candidate dropped, the rest of the set measured from the old start (6 of 7 here,
+    # 3 in phase). With a gyro, a partial dip ends at home only if the movement slows down there.
+    tr = simulate(ex, reps, seed=seed, messy=messy, gyro=True, regrips=True)
+    assert tr.truth["regrips"]
+    assert _one_to_one(tr, run(tr, ex)[1])
+
+
 def test_a_candidate_start_never_returned_to_does_not_block_the_count():
     # The second track (a place held still while out: a candidate start) waits for the dumbbell
     # to come back to it. After a re-grip the dumbbell never did, and while it waited the main

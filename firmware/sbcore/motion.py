@@ -1377,8 +1377,11 @@ class Detector:
             a.reset(t)
             s.b_armed = False
             s.phase = PHASE_REST
-        elif th_max < rom_thr and th < (self._start_cd >> 1):
-            a.reset(t)                      # a partial dip: back home, nothing to report
+        elif th_max < rom_thr and th < (self._start_cd >> 1) and (turning or not self.has_gyro):
+            # A partial dip: back home, nothing to report. (With a gyro, only if the movement
+            # slowed down here: passing by at speed, it is on its way elsewhere: the dumbbell was
+            # turned in the hands and the next rep passes the old start, see _while_out's b.)
+            a.reset(t)
             s.b_armed = False
             s.phase = PHASE_REST
         elif ((th_max < rom_thr and still_for >= _PAUSE_MS and self._off_plane())
