@@ -346,6 +346,18 @@ def test_the_flowing_start_parity_vector_recovers_its_first_rep_from_the_far_end
     assert len(found) == reps and in_phase(start, end, tr.truth["reps"])
 
 
+def test_a_rep_dropped_with_a_pick_up_judged_at_its_far_end_is_reported():
+    # A hyperextension's far end is above the start: the lift and the first rep's way out add
+    # up to a carry, judged at that rep's far end, which dropped the rep and took the far end for
+    # the start. The next rest, reached towards the start, says it was a far end: the start is
+    # there, and the dropped rep is reported from its far end (the attitude history gives its
+    # start). Before: 3 reps found, the first two out of phase (one of them counted twice).
+    tr = simulate("hyperextension", 3, seed=26, rate_hz=100.0, messy=True, gyro=True, lead_in="flowing")
+    found = reps_of(run(tr, "hyperextension")[1])
+    assert [in_phase(r["start"] / 1000, r["end"] / 1000, tr.truth["reps"]) for r in found] == [True] * 3
+    assert abs(found[0]["hold_ms"] / 1000 - tr.truth["reps"][0]["hold_s"]) < 0.3
+
+
 def test_a_far_end_taken_for_the_start_is_left_at_the_next_rest():
     # The first rep begun during the pick-up, merged with it, ended where the pick-up started to
     # look like (the floor's attitude is that rep's far end's here): the start position stayed

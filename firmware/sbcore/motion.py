@@ -110,7 +110,8 @@ _CARRY_MAX_MS = const(4000)   # vertical travel is judged over at most this long
 _CARRY_MAX_ACC_MS = const(4000)  # ... accelerometer only
 _TRAVEL_MAX_MS = const(8000)  # ... and integrated for at most this long (far_vertical's test)
 _FAR_STEP = const(4080)       # far_vertical: 40 mm (102 units a mm) between two rests says which way
-_FAR_SURE = const(10200)      # ... 100 mm (the estimate's error with a gyro): sure without confirmation
+_FAR_T2 = const(598)          # ... and without confirmation, that plus the error an acceleration
+                              # error of 20 mg (~1 deg of tilt) leaves over T ms: T^2 / 598 units
 _HIST_N = const(128)         # attitude history: this many entries ...
 _HIST_MS = const(128)        # ... one every this long (16 s; a power of 2), for a rep only seen from
                              # its far end
@@ -573,7 +574,9 @@ class _Far:
         self.bt0 = 0                                    # when the dumbbell stopped at that place
         self.bte = 0                                    # ... at the first rest after it
         self.b_left = 0                                 # ... and last still there
-        self.home = False                               # the last rest was at the start position
+        self.home = 0                                   # the last rest was at the start position,
+                                                        # where a rep ended (1) or a carry (2)
+        self.ht0 = 0                                    # ... from this time
         self.hrc = 0                                    # ... (rep_count then: a rep ended there)
         # Attitude history: next slot, entries filled (the arrays are kept by reset).
         self.hi = 0
@@ -972,15 +975,26 @@ class Detector:
                     f.bte = t - still_for
                     f.b_left = t
                 if (f.home and self._far_v and self._a.out and has_gyro
-                        and (dz if self._far_v < 0 else -dz) >= _FAR_SURE
+                        and (dz if self._far_v < 0 else -dz) >= _FAR_STEP + ct * ct // _FAR_T2
                         and self._a.th_max >= self._rom_thr):
                     # From the start position, where a rep ended, to this rest a rep's range
                     # away, the dumbbell went towards where the start should be: the "start" was
                     # a far end (the first rest after a pick-up flowing into a rep), and here is
                     # the start position, as after a carry. (Not from a start learnt at a rest:
                     # the travel from there may hold an unjudged lift.)
+                    if f.home == 2:
+                        # A carry was judged there: the rep begun during it was dropped with it,
+                        # and is reported from its far end.
+                        self._a.set_ref(g0, g1, g2)
+                        flags |= self._far_rep(self._a, f.ht0, t - still_for)
                     carried = True
-            f.home = not self._a.out and self.rep_count != f.hrc
+                    f.home = 0
+                else:
+                    f.home = 2 if carried else (1 if not self._a.out and self.rep_count != f.hrc else 0)
+            else:
+                f.home = 1 if not self._a.out and self.rep_count != f.hrc else 0
+            if f.home:
+                f.ht0 = t - still_for
             f.hrc = self.rep_count
             s.cv = 0
             s.cp = 0
@@ -1286,7 +1300,7 @@ class Detector:
                     # end (the first rest after an unjudged pick-up was the hold of a rep begun
                     # before the lift ended), and the start position is the rest it went back
                     # to. The dumbbell is at a far end again now, on a rep from that rest.
-                    flags |= self._far_rep(t)
+                    flags |= self._b_far_end(t)
                     a.leave(t, a.angle(s.gx, s.gy, s.gz), 0, lin2, speed)
                     s.phase = PHASE_OUT
                     return flags
@@ -1313,7 +1327,7 @@ class Detector:
                     # ... it was a far end, and the dumbbell is at the start position it went
                     # back to (within start_deg; as above, with no next rep to wait for).
                     s.phase = PHASE_REST
-                    return flags | self._far_rep(t)
+                    return flags | self._b_far_end(t)
                 s.b_armed = False
         dur = ((t - a.t_start + 0x20000000) & 0x3FFFFFFF) - 0x20000000    # ticks_diff, inlined
         if a.settling:
@@ -1607,25 +1621,29 @@ class Detector:
             return EV_ABRUPT
         return 0
 
-    def _far_rep(self, t):
-        # The second track's place was a far end and the rest the dumbbell went back to from
-        # there (bg*) the start position: a's reference from now, the dumbbell last still there
-        # at b_left. And the rep that went from that start to the far end and back, seen only
-        # from its far end: from where the dumbbell was last nearest the start before it reached
-        # the far end (the attitude history), held there until it left, back at the start when
-        # it came to rest there.
+    def _b_far_end(self, t):
+        # The second track's place was a far end, and the rest the dumbbell went back to from
+        # there (bg*) is the start position: a's reference from now, the dumbbell last still
+        # there at b_left. The rep through that far end is reported from it.
         f = self._f
         a = self._a
         a.set_ref(f.bgx, f.bgy, f.bgz)
-        t_start = self._last_near(f.bt0)
-        flags = EV_ANCHOR
-        if self._rep_min_ms <= ticks_diff(f.bte, t_start) <= self._rep_max_ms:
-            self._report(self._b, t_start, f.bt0, ticks_diff(self._b.t_start, f.bt0), f.bte)
-            flags |= EV_REP
+        flags = self._far_rep(self._b, f.bt0, f.bte) | EV_ANCHOR
         a.reset(t)
         a.t_leave = f.b_left
         self._s.b_armed = False
         return flags
+
+    def _far_rep(self, tr, t_far, t_end):
+        # A rep seen only from its far end (track tr's reference, reached at t_far and left at
+        # tr.t_start), back at the start position (a's reference) at t_end: range and peaks from
+        # tr; its start where the dumbbell was last nearest the start before t_far (the
+        # attitude history). EV_REP, or 0 if that makes no rep's duration.
+        t_start = self._last_near(t_far)
+        if self._rep_min_ms <= ticks_diff(t_end, t_start) <= self._rep_max_ms:
+            self._report(tr, t_start, t_far, ticks_diff(tr.t_start, t_far), t_end)
+            return EV_REP
+        return 0
 
     def _last_near(self, t0):
         # When, before t0, the dumbbell was nearest the start position (a's reference): from t0
