@@ -977,11 +977,12 @@ class Detector:
                 if (f.home and self._far_v and self._a.out and has_gyro
                         and (dz if self._far_v < 0 else -dz) >= _FAR_STEP + ct * ct // _FAR_T2
                         and self._a.th_max >= self._rom_thr):
-                    # From the start position, where a rep ended, to this rest a rep's range
-                    # away, the dumbbell went towards where the start should be: the "start" was
-                    # a far end (the first rest after a pick-up flowing into a rep), and here is
-                    # the start position, as after a carry. (Not from a start learnt at a rest:
-                    # the travel from there may hold an unjudged lift.)
+                    # From the start position, where a rep or a carry ended, to this rest a
+                    # rep's range away, the dumbbell went towards where the start should be, by
+                    # more than the estimate's error over the stretch: the "start" was a far end
+                    # (the first rest after a pick-up flowing into a rep), and here is the start
+                    # position, as after a carry. (Not from a start learnt at any rest: the
+                    # travel from the floor may hold an unjudged lift.)
                     if f.home == 2:
                         # A carry was judged there: the rep begun during it was dropped with it,
                         # and is reported from its far end.
