@@ -88,7 +88,7 @@ _T_SLOW_MS = const(400)      # slow accel average, for stillness
 _T_BIAS_MS = const(2000)     # gyro bias averaging
 _T_RATE_MS = const(100)      # accel-only angular rate smoothing
 _T_JERK_MS = const(15)       # accel smoothing before differencing for jerk
-_BIAS_GATE_SP2 = const(2304)  # never learn a bias from a rotation faster than 12 deg/s: (12 * 4)^2, Q2
+_BIAS_GATE_SP2 = const(2304)  # never learn a bias turning faster than 12 deg/s: (12 * 4)^2, Q2
 _HOLD_DEBOUNCE_MS = const(60)
 _ABRUPT_QUIET_MS = const(250)  # an abrupt event ends after this long below both limits
 _SEARCH_MS = const(600)     # never still this long: anchor at a turning point instead
@@ -113,8 +113,8 @@ _FAR_STEP = const(4080)       # far_vertical: 40 mm (102 units a mm) between two
 _FAR_T2 = const(598)          # ... and without confirmation, that plus the error an acceleration
                               # error of 20 mg (~1 deg of tilt) leaves over T ms: T^2 / 598 units
 _HIST_N = const(128)         # attitude history: this many entries ...
-_HIST_MS = const(128)        # ... one every this long (16 s; a power of 2), for a rep only seen from
-                             # its far end
+_HIST_MS = const(128)        # ... one every this long (16 s; a power of 2), for a rep seen only
+                             # from its far end
 _ONE_G = const(16384)        # Q14
 _ONE_G10 = const(1024)       # Q10
 
@@ -991,7 +991,8 @@ class Detector:
                     carried = True
                     f.home = 0
                 else:
-                    f.home = 2 if carried else (1 if not self._a.out and self.rep_count != f.hrc else 0)
+                    f.home = 2 if carried else (
+                        1 if not self._a.out and self.rep_count != f.hrc else 0)
             else:
                 f.home = 1 if not self._a.out and self.rep_count != f.hrc else 0
             if f.home:
