@@ -359,11 +359,12 @@ def test_a_rep_dropped_with_a_pick_up_judged_at_its_far_end_is_reported():
 
 
 def test_a_far_end_taken_for_the_start_is_left_at_the_next_rest():
-    # The first rep begun during the pick-up, merged with it, ended where the pick-up started to
-    # look like (the floor's attitude is that rep's far end's here): the start position stayed
-    # at the far end and every rep was measured from far end to far end (0 of 11 in phase). At
-    # the next rest, the vertical travel from the rest where that rep ended says the dumbbell
-    # went towards the start (far_vertical): the start is there.
+    # The first rep begun during the pick-up, merged with it, ended at an attitude like the
+    # floor's, where the pick-up started (the dumbbell lay on the floor as it is held at the far
+    # end): the start position stayed at the far end and every rep was measured from far end to
+    # far end (0 of 11 in phase). At the next rest, the vertical travel from the rest where that
+    # rep ended says the dumbbell went towards the start (far_vertical, by more than the
+    # estimate's error over that stretch): the start is there.
     tr = simulate("good-morning", 11, seed=60014, messy=True, gyro=True, lead_in="flowing")
     found = reps_of(run(tr, "good-morning")[1])
     phased = [in_phase(r["start"] / 1000, r["end"] / 1000, tr.truth["reps"]) for r in found]
