@@ -959,6 +959,7 @@ class Detector:
             # Just came to rest: how far did the dumbbell move up or down since the last rest?
             ct = s.ct
             f = self._f
+            far = False
             if ct > 0:
                 dz = _travel(s.cp, s.cv, 0, ct, s.cr - s.ce0)
                 if ct <= (_CARRY_MAX_MS if has_gyro else _CARRY_MAX_ACC_MS):
@@ -988,13 +989,11 @@ class Detector:
                         # and is reported from its far end.
                         self._a.set_ref(g0, g1, g2)
                         flags |= self._far_rep(self._a, f.ht0, t - still_for)
-                    carried = True
-                    f.home = 0
-                else:
-                    f.home = 2 if carried else (
-                        1 if not self._a.out and self.rep_count != f.hrc else 0)
-            else:
-                f.home = 1 if not self._a.out and self.rep_count != f.hrc else 0
+                    far = True
+            # Is this rest at the start position, where a carry (2) or a rep (1) ended?
+            f.home = 0 if far else 2 if carried else (
+                1 if not self._a.out and self.rep_count != f.hrc else 0)
+            carried = carried or far
             if f.home:
                 f.ht0 = t - still_for
             f.hrc = self.rep_count
