@@ -227,11 +227,13 @@ def _turn_floor_to_far_end(model: BodyModel, sched: _Schedule, seed: int) -> Non
     model.pickup.rotvec = rot_log(floor_r.T @ body_r)
 
 
-def _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps, lead_in) -> None:
+def _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps, lead_in, messy) -> None:
     if exercise not in EXERCISES:
         raise SimulationError(f"unknown exercise {exercise!r}; valid: {', '.join(EXERCISES)}")
     if lead_in not in LEAD_INS:
         raise SimulationError(f"unknown lead_in {lead_in!r}; valid: {', '.join(LEAD_INS)}")
+    if lead_in != LEAD_INS[0] and not messy:
+        raise SimulationError(f"lead_in {lead_in!r} needs a messy trace (a pick-up for the first rep to follow)")
     for name, value in (("reps", reps), ("seed", seed), ("fast_reps", fast_reps)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                                   or value < 0):
@@ -486,9 +488,7 @@ def simulate(exercise: str, reps: int, *, seed: int = 0, rate_hz: float | None =
     rep tables use `return_s` for the return's duration), `end_s`; durations `to_far_s`, `hold_s`,
     `back_s`, `duration_s`; `rom_deg`, `peak_speed_dps`, `peak_accel_g`, `abrupt_count`.
     """
-    _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps, lead_in)
-    if lead_in != LEAD_INS[0] and not messy:
-        raise SimulationError(f"lead_in {lead_in!r} needs a messy trace (a pick-up for the first rep to follow)")
+    _check_args(exercise, reps, seed, rate_hz, n_abrupt, duration_s, fast_reps, lead_in, messy)
     # Exercise and messiness take part in the seed so every (seed, kind) is its own person.
     rng = np.random.default_rng([int(seed), EXERCISES.index(exercise), int(messy)])
     body = _body(exercise, rng)
