@@ -113,39 +113,32 @@ def main() -> int:
                          "no change was developed on; the figures to quote are those of N = 0")
     args = ap.parse_args()
     figures: dict = {}
-    o = args.seeds_from
-    cases = [(ex, o + seed, messy, True, None) for ex in ("good-morning", "hyperextension")
-             for messy in (False, True) for seed in range(args.sim)]
-    acc_only = [(ex, o + 1000 + seed, messy, False, None) for ex in ("good-morning", "hyperextension")
-                for messy in (False, True) for seed in range(max(5, args.sim // 4))]
+    few = max(5, args.sim // 4)
+
+    def series(base, messies, gyros, n, spec=None, **options):
+        # Seeds base + 0..n-1 (+ --seeds-from) for each exercise, messiness and sensor set.
+        return [(ex, args.seeds_from + base + seed, messy, gyro, spec) + ((options,) if options else ())
+                for ex in ("good-morning", "hyperextension") for messy in messies for gyro in gyros
+                for seed in range(n)]
+
+    both = (False, True)
+    cases = series(0, both, (True,), args.sim)
+    acc_only = series(1000, both, (False,), few)
     # The generic spec (cycle counter) on the target exercises: not what they are meant to be
     # counted with, but what a user who picks "generic" for them gets.
-    generic = [(ex, o + 2000 + seed, messy, True, "generic") for ex in ("good-morning", "hyperextension")
-               for messy in (False, True) for seed in range(max(5, args.sim // 4))]
+    generic = series(2000, both, (True,), few, "generic")
     # Cautious patients: half the reps stop for 0.5-2 s part of the way out or back.
-    hesitant = [(ex, o + 3000 + seed, messy, gyro, None, {"hesitations": True})
-                for ex in ("good-morning", "hyperextension") for messy in (False, True)
-                for gyro in (True, False) for seed in range(max(5, args.sim // 4))]
+    hesitant = series(3000, both, (True, False), few, hesitations=True)
     # The dumbbell re-settled in the arms (turned 10-35 deg) in about a third of the rests.
-    regrip = [(ex, o + 4000 + seed, messy, gyro, None, {"regrips": True})
-              for ex in ("good-morning", "hyperextension") for messy in (False, True)
-              for gyro in (True, False) for seed in range(max(5, args.sim // 4))]
+    regrip = series(4000, both, (True, False), few, regrips=True)
     # Straight from the pick-up into the first rep: no rest after the carry to judge it by.
-    quick = [(ex, o + 5000 + seed, True, gyro, None, {"lead_in": "quick"})
-             for ex in ("good-morning", "hyperextension") for gyro in (True, False)
-             for seed in range(max(5, args.sim // 4))]
+    quick = series(5000, (True,), (True, False), few, lead_in="quick")
     # ... and the first rep begun before the lift has ended (no stop between them at all).
-    flowing = [(ex, o + 6000 + seed, True, gyro, None, {"lead_in": "flowing"})
-               for ex in ("good-morning", "hyperextension") for gyro in (True, False)
-               for seed in range(max(5, args.sim // 4))]
+    flowing = series(6000, (True,), (True, False), few, lead_in="flowing")
     with ProcessPoolExecutor(args.workers) as pool:
-        sim = list(pool.map(_sim_case, cases, chunksize=4))
-        sim_hes = list(pool.map(_sim_case, hesitant, chunksize=4))
-        sim_rg = list(pool.map(_sim_case, regrip, chunksize=4))
-        sim_acc = list(pool.map(_sim_case, acc_only, chunksize=4))
-        sim_gen = list(pool.map(_sim_case, generic, chunksize=4))
-        sim_quick = list(pool.map(_sim_case, quick, chunksize=4))
-        sim_flow = list(pool.map(_sim_case, flowing, chunksize=4))
+        sim, sim_hes, sim_rg, sim_acc, sim_gen, sim_quick, sim_flow = (
+            list(pool.map(_sim_case, c, chunksize=4))
+            for c in (cases, hesitant, regrip, acc_only, generic, quick, flowing))
         ext = []
         if not args.no_external:
             if DATASET.is_dir():
@@ -177,18 +170,13 @@ def main() -> int:
     line("simulator, accelerometer only", figures["sim_accel_only"])
     figures["sim_hesitations"] = sim_series(sim_hes)
     line("simulator, stops part of the way", figures["sim_hesitations"])
-    for gyro in (True, False):
-        key = f"sim_regrips_{'gyro' if gyro else 'accel'}"
-        figures[key] = sim_series([r for r in sim_rg if r["gyro"] == gyro])
-        line(f"simulator, re-settled, {'gyro' if gyro else 'accel only'}", figures[key])
-    for gyro in (True, False):
-        key = f"sim_quick_start_{'gyro' if gyro else 'accel'}"
-        figures[key] = sim_series([r for r in sim_quick if r["gyro"] == gyro])
-        line(f"simulator, straight from pick-up, {'gyro' if gyro else 'accel'}", figures[key])
-    for gyro in (True, False):
-        key = f"sim_flowing_start_{'gyro' if gyro else 'accel'}"
-        figures[key] = sim_series([r for r in sim_flow if r["gyro"] == gyro])
-        line(f"simulator, rep begun during pick-up, {'gyro' if gyro else 'accel'}", figures[key])
+    for key, name, results, accel in (("regrips", "re-settled", sim_rg, "accel only"),
+                                      ("quick_start", "straight from pick-up", sim_quick, "accel"),
+                                      ("flowing_start", "rep begun during pick-up", sim_flow, "accel")):
+        for gyro in (True, False):
+            k = f"sim_{key}_{'gyro' if gyro else 'accel'}"
+            figures[k] = sim_series([r for r in results if r["gyro"] == gyro])
+            line(f"simulator, {name}, {'gyro' if gyro else accel}", figures[k])
     figures["sim_generic_spec"] = count_metrics([r["true"] for r in sim_gen], [r["found"] for r in sim_gen])
     line("simulator, --exercise generic", figures["sim_generic_spec"])
     if ext:
